@@ -1,0 +1,149 @@
+{{/* ray-vllm.name: the chart name, or nameOverride, as a DNS label. */}}
+{{- define "ray-vllm.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* ray-vllm.fullname: `<release>-<name>` (or fullnameOverride), truncated to 63 characters. */}}
+{{- define "ray-vllm.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "ray-vllm.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ray-vllm.componentName: fullname plus a suffix, kept within 63 characters; pass (list $ "suffix"). */}}
+{{- define "ray-vllm.componentName" -}}
+{{- $root := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- printf "%s-%s" (include "ray-vllm.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix -}}
+{{- end -}}
+
+{{/* ray-vllm.rayServiceName: the RayService name (KubeRay allows 47 characters); its Services are `<this>-head-svc`, `<this>-serve-svc`. */}}
+{{- define "ray-vllm.rayServiceName" -}}
+{{- include "ray-vllm.fullname" . | trunc 47 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* ray-vllm.chart: chart name and version for the helm.sh/chart label. */}}
+{{- define "ray-vllm.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* ray-vllm.selectorLabels: the minimal, immutable labels selectors match on. */}}
+{{- define "ray-vllm.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ray-vllm.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* ray-vllm.labels: standard app.kubernetes.io labels plus commonLabels, for every object's metadata. */}}
+{{- define "ray-vllm.labels" -}}
+helm.sh/chart: {{ include "ray-vllm.chart" . }}
+{{ include "ray-vllm.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ray-vllm
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* ray-vllm.componentLabels: labels plus app.kubernetes.io/component; pass (list $ "component"). */}}
+{{- define "ray-vllm.componentLabels" -}}
+{{ include "ray-vllm.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* ray-vllm.componentSelectorLabels: selector labels plus the component; pass (list $ "component"). */}}
+{{- define "ray-vllm.componentSelectorLabels" -}}
+{{ include "ray-vllm.selectorLabels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* ray-vllm.serviceAccountName: the ServiceAccount the Ray pods run as. */}}
+{{- define "ray-vllm.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "ray-vllm.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ray-vllm.image: `repository:tag` or `repository@digest`; the tag defaults to the chart's appVersion. */}}
+{{- define "ray-vllm.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ray-vllm.nodePoolName: the cluster-wide NodePool name of a pool; pass (list $ "pool"). */}}
+{{- define "ray-vllm.nodePoolName" -}}
+{{- include "ray-vllm.componentName" . -}}
+{{- end -}}
+
+{{/* ray-vllm.ec2NodeClassName: the EC2NodeClass the NodePools use (the chart's own or an existing one). */}}
+{{- define "ray-vllm.ec2NodeClassName" -}}
+{{- if .Values.karpenter.ec2NodeClass.create -}}
+{{- include "ray-vllm.fullname" . -}}
+{{- else -}}
+{{- .Values.karpenter.ec2NodeClass.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ray-vllm.workerGroups: worker groups merged over workerGroupDefaults, as a YAML list. */}}
+{{- define "ray-vllm.workerGroups" -}}
+{{- $groups := list -}}
+{{- range .Values.workerGroups -}}
+{{- $groups = append $groups (mergeOverwrite (deepCopy $.Values.workerGroupDefaults) (deepCopy .)) -}}
+{{- end -}}
+{{- toYaml $groups -}}
+{{- end -}}
+
+{{/* ray-vllm.models: models with engine and deployment merged over modelDefaults, as a YAML list. */}}
+{{- define "ray-vllm.models" -}}
+{{- $models := list -}}
+{{- range .Values.models -}}
+{{- $m := deepCopy . -}}
+{{- $_ := set $m "engine" (mergeOverwrite (deepCopy $.Values.modelDefaults.engine) (.engine | default dict)) -}}
+{{- $_ = set $m "deployment" (mergeOverwrite (deepCopy $.Values.modelDefaults.deployment) (.deployment | default dict)) -}}
+{{- $models = append $models $m -}}
+{{- end -}}
+{{- toYaml $models -}}
+{{- end -}}
+
+{{/* ray-vllm.nodePools: GPU NodePools merged over karpenter.nodePoolDefaults, as a YAML list. */}}
+{{- define "ray-vllm.nodePools" -}}
+{{- $pools := list -}}
+{{- range .Values.karpenter.nodePools -}}
+{{- $pools = append $pools (mergeOverwrite (deepCopy $.Values.karpenter.nodePoolDefaults) (deepCopy .)) -}}
+{{- end -}}
+{{- toYaml $pools -}}
+{{- end -}}
+
+{{/* ray-vllm.podSecurity: pod-level security settings shared by every pod the chart defines. */}}
+{{- define "ray-vllm.podSecurity" -}}
+serviceAccountName: {{ include "ray-vllm.serviceAccountName" . }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* ray-vllm.rayPodSelector: a label selector matching this release's Ray head and worker pods only. */}}
+{{- define "ray-vllm.rayPodSelector" -}}
+matchLabels:
+  {{- include "ray-vllm.selectorLabels" . | nindent 2 }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values: [ray-head, ray-worker]
+{{- end -}}

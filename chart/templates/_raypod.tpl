@@ -1,0 +1,38 @@
+{{- /* Pieces shared by the Ray head and worker pod templates of the RayService. */ -}}
+
+{{/* ray-vllm.rayEnv: environment of every Ray container: secrets by reference only, then extraEnv. */}}
+{{- define "ray-vllm.rayEnv" -}}
+{{- $env := include "ray-vllm.envNames" . | fromYaml -}}
+{{- $refs := list -}}
+{{- if .Values.hfToken.existingSecret -}}
+{{- $refs = append $refs (list $env.hfToken .Values.hfToken.existingSecret .Values.hfToken.key) -}}
+{{- end -}}
+{{- if .Values.apiKeys.existingSecret -}}
+{{- $refs = append $refs (list $env.apiKeys .Values.apiKeys.existingSecret .Values.apiKeys.key) -}}
+{{- end -}}
+{{- if and .Values.rag.enabled .Values.rag.milvus.tokenSecret.name -}}
+{{- $refs = append $refs (list $env.milvusToken .Values.rag.milvus.tokenSecret.name .Values.rag.milvus.tokenSecret.key) -}}
+{{- end -}}
+{{- range $refs }}
+- name: {{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ index . 1 }}
+      key: {{ index . 2 }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* ray-vllm.rayContainer: image, pull policy, env and security context of a Ray container. */}}
+{{- define "ray-vllm.rayContainer" -}}
+image: {{ include "ray-vllm.image" . }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+{{- with include "ray-vllm.rayEnv" . }}
+env:
+  {{- . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.containerSecurityContext | nindent 2 }}
+{{- end -}}

@@ -1,0 +1,269 @@
+{{- /*
+Preflight: the cross-field checks values.schema.json cannot express. Every problem is collected and
+reported in ONE `fail`, each line naming the key and the fix, so a user fixes everything in one round.
+*/ -}}
+
+{{/* ray-vllm.gpuInstanceFamilies: EC2 instance families with NVIDIA GPUs, and the Ray accelerator type of each. */}}
+{{- define "ray-vllm.gpuInstanceFamilies" -}}
+g4dn: T4
+g5: A10G
+g6: L4
+gr6: L4
+g6e: L40S
+p3: V100
+p3dn: V100
+p4d: A100
+p4de: A100
+p5: H100
+p5e: H200
+p5en: H200
+p6-b200: B200
+{{- end -}}
+
+{{/* ray-vllm.validateValues: fails the render listing every cross-field problem; renders nothing when all is well. */}}
+{{- define "ray-vllm.validateValues" -}}
+{{- $errors := list -}}
+{{- $models := include "ray-vllm.models" . | fromYamlArray -}}
+{{- $groups := include "ray-vllm.workerGroups" . | fromYamlArray -}}
+{{- $pools := include "ray-vllm.nodePools" . | fromYamlArray -}}
+{{- $gpuFamilies := include "ray-vllm.gpuInstanceFamilies" . | fromYaml -}}
+
+{{- if not (regexMatch "^[a-z]" (include "ray-vllm.rayServiceName" .)) -}}
+{{- $errors = append $errors (printf "release name / fullnameOverride: the RayService name %q must start with a letter (KubeRay needs a DNS-1035 label); use a release name or fullnameOverride that starts with a letter" (include "ray-vllm.rayServiceName" .)) -}}
+{{- end -}}
+
+{{- /* Worker groups, indexed by name for the model checks below. */ -}}
+{{- $groupByName := dict -}}
+{{- range $i, $g := $groups -}}
+{{- $key := printf "workerGroups[%d]" $i -}}
+{{- if hasKey $groupByName $g.name -}}
+{{- $errors = append $errors (printf "%s.name: %q is used twice; give every worker group its own name" $key $g.name) -}}
+{{- end -}}
+{{- $_ := set $groupByName $g.name (dict "index" $i "group" $g) -}}
+{{- if gt (int $g.minReplicas) (int $g.maxReplicas) -}}
+{{- $errors = append $errors (printf "%s.minReplicas (%d) is greater than maxReplicas (%d); lower minReplicas or raise maxReplicas" $key (int $g.minReplicas) (int $g.maxReplicas)) -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $g.replicas) -}}
+{{- if or (lt (int $g.replicas) (int $g.minReplicas)) (gt (int $g.replicas) (int $g.maxReplicas)) -}}
+{{- $errors = append $errors (printf "%s.replicas (%d) is outside minReplicas..maxReplicas (%d..%d); set it within that range or to null" $key (int $g.replicas) (int $g.minReplicas) (int $g.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Models: names, worker group fit, and capacity. */ -}}
+{{- $names := dict -}}
+{{- range $i, $m := $models -}}
+{{- $key := printf "models[%d]" $i -}}
+{{- if hasKey $names $m.name -}}
+{{- $errors = append $errors (printf "%s.name: %q is used twice; every model needs its own name" $key $m.name) -}}
+{{- end -}}
+{{- $_ := set $names $m.name (printf "%s.name" $key) -}}
+{{- $tp := int ($m.tensorParallelSize | default 1) -}}
+{{- $errors = concat $errors (include "ray-vllm.validateDeployment" (list (printf "%s.deployment" $key) $m.deployment) | fromYamlArray) -}}
+{{- if and (ne $m.accelerator "cpu") (not $m.workerGroup) -}}
+{{- $errors = append $errors (printf "%s.workerGroup is empty but accelerator is %q; name one of workerGroups[].name so the GPU replicas have a place to run" $key $m.accelerator) -}}
+{{- end -}}
+{{- if $m.workerGroup -}}
+{{- $entry := get $groupByName $m.workerGroup -}}
+{{- if not $entry -}}
+{{- $errors = append $errors (printf "%s.workerGroup: %q is not a worker group; use one of %s" $key $m.workerGroup (keys $groupByName | sortAlpha | toJson)) -}}
+{{- else -}}
+{{- $g := $entry.group -}}
+{{- $gkey := printf "workerGroups[%d]" (int $entry.index) -}}
+{{- if gt $tp (int $g.gpusPerPod) -}}
+{{- $errors = append $errors (printf "%s.tensorParallelSize (%d) is more than %s.gpusPerPod (%d) of group %q; raise gpusPerPod or move the model to a group with at least %d GPUs per pod" $key $tp $gkey (int $g.gpusPerPod) $g.name $tp) -}}
+{{- end -}}
+{{- $maxReplicas := ternary $m.deployment.autoscaling.maxReplicas $m.deployment.numReplicas (eq $m.deployment.autoscaling.enabled true) | int -}}
+{{- $needed := mul $maxReplicas $tp -}}
+{{- $capacity := mul (int $g.maxReplicas) (int $g.gpusPerPod) -}}
+{{- if gt (int $needed) (int $capacity) -}}
+{{- $errors = append $errors (printf "%s.deployment: %d replicas x %d GPUs = %d GPUs, but %s (%q) holds at most %d (maxReplicas %d x gpusPerPod %d); lower the model's max replicas or raise %s.maxReplicas" $key $maxReplicas $tp (int $needed) $gkey $g.name (int $capacity) (int $g.maxReplicas) (int $g.gpusPerPod) $gkey) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $errors = concat $errors (include "ray-vllm.validateDeployment" (list "gateway.deployment" .Values.gateway.deployment) | fromYamlArray) -}}
+
+{{- /* Routing: every name resolves to a model, names do not collide, canary weights add up. */ -}}
+{{- $routeNames := deepCopy $names -}}
+{{- range $section := list "aliases" "sizeTiers" -}}
+{{- range $name, $target := index $.Values.routing $section -}}
+{{- if not (hasKey $names $target) -}}
+{{- $errors = append $errors (printf "routing.%s.%s: %q is not a model; point it at one of %s" $section $name $target (keys $names | sortAlpha | toJson)) -}}
+{{- end -}}
+{{- if hasKey $routeNames $name -}}
+{{- $errors = append $errors (printf "routing.%s.%s: the name is already used by %s; pick a name no model, alias, tier or canary uses" $section $name (get $routeNames $name)) -}}
+{{- end -}}
+{{- $_ := set $routeNames $name (printf "routing.%s.%s" $section $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $c := .Values.routing.canaries -}}
+{{- $key := printf "routing.canaries[%d]" $i -}}
+{{- if hasKey $routeNames $c.name -}}
+{{- $errors = append $errors (printf "%s.name: %q is already used by %s; pick a name no model, alias, tier or canary uses" $key $c.name (get $routeNames $c.name)) -}}
+{{- end -}}
+{{- $_ := set $routeNames $c.name (printf "%s.name" $key) -}}
+{{- $total := 0 -}}
+{{- range $j, $arm := $c.arms -}}
+{{- $total = add $total (int $arm.weight) -}}
+{{- if not (hasKey $names $arm.model) -}}
+{{- $errors = append $errors (printf "%s.arms[%d].model: %q is not a model; use one of %s" $key $j $arm.model (keys $names | sortAlpha | toJson)) -}}
+{{- end -}}
+{{- end -}}
+{{- if ne (int $total) 100 -}}
+{{- $errors = append $errors (printf "%s.arms: weights add up to %d, not 100; adjust arms[].weight" $key (int $total)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* RAG */ -}}
+{{- if .Values.rag.enabled -}}
+{{- if not (hasKey $routeNames .Values.rag.model) -}}
+{{- $errors = append $errors (printf "rag.model: %q is not a model, alias, size tier or canary; use one of %s" .Values.rag.model (keys $routeNames | sortAlpha | toJson)) -}}
+{{- end -}}
+{{- range $name := list "RagIngress" "Embedder" -}}
+{{- $errors = concat $errors (include "ray-vllm.validateDeployment" (list (printf "rag.deployments.%s" $name) (index $.Values.rag.deployments $name)) | fromYamlArray) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Karpenter: pools exist, hold GPUs of the models' type, and their limits cover the worker groups. */ -}}
+{{- if .Values.karpenter.enabled -}}
+{{- $poolByName := dict -}}
+{{- range $i, $p := $pools -}}
+{{- $key := printf "karpenter.nodePools[%d]" $i -}}
+{{- if hasKey $poolByName $p.name -}}
+{{- $errors = append $errors (printf "%s.name: %q is used twice; give every NodePool its own name" $key $p.name) -}}
+{{- end -}}
+{{- $_ := set $poolByName $p.name (dict "index" $i "pool" $p "gpus" 0) -}}
+{{- range $j, $family := $p.instanceFamilies -}}
+{{- if not (hasKey $gpuFamilies $family) -}}
+{{- $errors = append $errors (printf "%s.instanceFamilies[%d]: %q has no NVIDIA GPU; use GPU families such as %s" $key $j $family (keys $gpuFamilies | sortAlpha | toJson)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $g := $groups -}}
+{{- $key := printf "workerGroups[%d].nodePool" $i -}}
+{{- $entry := get $poolByName ($g.nodePool | default "") -}}
+{{- if not $entry -}}
+{{- $errors = append $errors (printf "%s: %q is not in karpenter.nodePools; use one of %s" $key ($g.nodePool | default "") (keys $poolByName | sortAlpha | toJson)) -}}
+{{- else -}}
+{{- $_ := set $entry "gpus" (add $entry.gpus (mul (int $g.maxReplicas) (int $g.gpusPerPod))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $entry := $poolByName -}}
+{{- if gt (int $entry.gpus) (int $entry.pool.gpuLimit) -}}
+{{- $errors = append $errors (printf "karpenter.nodePools[%d].gpuLimit (%d) is less than the %d GPUs its worker groups may start (maxReplicas x gpusPerPod); raise gpuLimit or lower the groups' maxReplicas" (int $entry.index) (int $entry.pool.gpuLimit) (int $entry.gpus)) -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $m := $models -}}
+{{- $group := get $groupByName ($m.workerGroup | default "") -}}
+{{- if and $group (ne $m.accelerator "cpu") -}}
+{{- $entry := get $poolByName ($group.group.nodePool | default "") -}}
+{{- if $entry -}}
+{{- range $family := $entry.pool.instanceFamilies -}}
+{{- $gpu := get $gpuFamilies $family -}}
+{{- if and $gpu (ne $gpu $m.accelerator) -}}
+{{- $errors = append $errors (printf "models[%d].accelerator: %q, but its NodePool %q offers %s (%s); set accelerator to %q or use a pool of matching instances" $i $m.accelerator $entry.pool.name $family $gpu $gpu) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $nc := .Values.karpenter.ec2NodeClass -}}
+{{- if $nc.create -}}
+{{- range $field := list "role" "subnetSelectorTerms" "securityGroupSelectorTerms" -}}
+{{- if not (index $nc $field) -}}
+{{- $errors = append $errors (printf "karpenter.ec2NodeClass.%s is empty; set it for your cluster (see the EKS install steps in the README) or set karpenter.ec2NodeClass.create=false and name an existing EC2NodeClass" $field) -}}
+{{- end -}}
+{{- end -}}
+{{- else if not $nc.name -}}
+{{- $errors = append $errors "karpenter.ec2NodeClass.name is empty while create is false; name the existing EC2NodeClass the NodePools should use" -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Cluster autoscaling and upgrades */ -}}
+{{- if and .Values.autoscaler.enabled (le (int .Values.autoscaler.idleTimeoutSeconds) (int .Values.autoscaler.gpuNodeStartupSeconds)) -}}
+{{- $errors = append $errors (printf "autoscaler.idleTimeoutSeconds (%d) must be longer than autoscaler.gpuNodeStartupSeconds (%d), or idle GPU nodes are released faster than new ones start; raise idleTimeoutSeconds" (int .Values.autoscaler.idleTimeoutSeconds) (int .Values.autoscaler.gpuNodeStartupSeconds)) -}}
+{{- end -}}
+{{- if eq .Values.upgradeStrategy.type "NewClusterWithIncrementalUpgrade" -}}
+{{- $o := .Values.upgradeStrategy.clusterUpgradeOptions -}}
+{{- if not .Values.autoscaler.enabled -}}
+{{- $errors = append $errors "upgradeStrategy.type NewClusterWithIncrementalUpgrade needs the Ray autoscaler; set autoscaler.enabled=true or use NewCluster" -}}
+{{- end -}}
+{{- if not $o.gatewayClassName -}}
+{{- $errors = append $errors "upgradeStrategy.clusterUpgradeOptions.gatewayClassName is empty; name the Gateway API class that shifts traffic during incremental upgrades" -}}
+{{- end -}}
+{{- if gt (int $o.stepSizePercent) (int $o.maxSurgePercent) -}}
+{{- $errors = append $errors (printf "upgradeStrategy.clusterUpgradeOptions.stepSizePercent (%d) is greater than maxSurgePercent (%d); lower the step or raise the surge" (int $o.stepSizePercent) (int $o.maxSurgePercent)) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.gcsFaultTolerance.enabled -}}
+{{- if not .Values.gcsFaultTolerance.redisAddress -}}
+{{- $errors = append $errors "gcsFaultTolerance.redisAddress is empty; set the external Redis as host:port" -}}
+{{- end -}}
+{{- if not .Values.gcsFaultTolerance.redisPasswordSecret.name -}}
+{{- $errors = append $errors "gcsFaultTolerance.redisPasswordSecret.name is empty; name the existing Secret that holds the Redis password" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.rayAuth.enabled (semverCompare "<2.52.0" .Values.rayVersion) -}}
+{{- $errors = append $errors (printf "rayVersion %q is older than 2.52.0, which Ray token auth (rayAuth.enabled) needs; use a newer Ray image" .Values.rayVersion) -}}
+{{- end -}}
+
+{{- /* Exposure */ -}}
+{{- $dash := .Values.ingress.dashboard -}}
+{{- if $dash.enabled -}}
+{{- if not $dash.host -}}
+{{- $errors = append $errors "ingress.dashboard.host is empty; set the host name the dashboard is served on" -}}
+{{- end -}}
+{{- if and (eq $dash.auth.type "none") (not $dash.allowedSourceRanges) (not $dash.dangerouslyAllowUnauthenticatedDashboard) -}}
+{{- $errors = append $errors "ingress.dashboard: the Ray dashboard would be reachable by anyone who reaches the Ingress (it can run arbitrary code); set ingress.dashboard.auth.type, or ingress.dashboard.allowedSourceRanges, or (only if something else guards it) ingress.dashboard.dangerouslyAllowUnauthenticatedDashboard=true" -}}
+{{- end -}}
+{{- $auth := $dash.auth -}}
+{{- if and (has $auth.type (list "basic" "oauth2")) (ne $dash.controller "nginx") -}}
+{{- $errors = append $errors (printf "ingress.dashboard.auth.type %q works with ingress-nginx only; set ingress.dashboard.controller=nginx or use auth.type=oidc with alb" $auth.type) -}}
+{{- end -}}
+{{- if and (eq $auth.type "oidc") (ne $dash.controller "alb") -}}
+{{- $errors = append $errors "ingress.dashboard.auth.type \"oidc\" works with the AWS Load Balancer Controller only; set ingress.dashboard.controller=alb or use auth.type basic/oauth2 with nginx" -}}
+{{- end -}}
+{{- if and (eq $auth.type "basic") (not $auth.basicSecretName) -}}
+{{- $errors = append $errors "ingress.dashboard.auth.basicSecretName is empty; name the existing htpasswd Secret (key `auth`)" -}}
+{{- end -}}
+{{- if and (eq $auth.type "oauth2") (not $auth.oauth2Url) -}}
+{{- $errors = append $errors "ingress.dashboard.auth.oauth2Url is empty; set the oauth2-proxy auth URL (e.g. https://auth.example.com/oauth2/auth)" -}}
+{{- end -}}
+{{- if eq $auth.type "oidc" -}}
+{{- range $field := list "issuer" "authorizationEndpoint" "tokenEndpoint" "userInfoEndpoint" "secretName" -}}
+{{- if not (index ($auth.oidc | default dict) $field) -}}
+{{- $errors = append $errors (printf "ingress.dashboard.auth.oidc.%s is empty; set it from your identity provider (secretName: Secret with clientID and clientSecret)" $field) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.ingress.api.enabled (not .Values.ingress.api.host) -}}
+{{- $errors = append $errors "ingress.api.host is empty; set the host name the OpenAI endpoint is served on" -}}
+{{- end -}}
+{{- if and .Values.monitoring.podMonitor.enabled .Values.monitoring.serviceMonitor.enabled -}}
+{{- $errors = append $errors "monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true, which scrapes the head twice; enable only one" -}}
+{{- end -}}
+
+{{- if $errors -}}
+{{- fail (printf "\n\nray-vllm: %d problem(s) in the values:\n- %s\n" (len $errors) (join "\n- " $errors)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ray-vllm.validateDeployment: problems of one Serve deployment block as a YAML list; pass (list "key" $block). */}}
+{{- define "ray-vllm.validateDeployment" -}}
+{{- $key := index . 0 -}}
+{{- $a := (index . 1).autoscaling -}}
+{{- $errors := list -}}
+{{- if $a.enabled -}}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
+{{- $errors = append $errors (printf "%s.autoscaling.minReplicas (%d) is greater than maxReplicas (%d); lower minReplicas or raise maxReplicas" $key (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $a.initialReplicas) -}}
+{{- if or (lt (int $a.initialReplicas) (int $a.minReplicas)) (gt (int $a.initialReplicas) (int $a.maxReplicas)) -}}
+{{- $errors = append $errors (printf "%s.autoscaling.initialReplicas (%d) is outside minReplicas..maxReplicas (%d..%d); set it within that range or to null" $key (int $a.initialReplicas) (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $errors -}}
+{{- end -}}
