@@ -12,6 +12,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,24 +79,40 @@ def render_chart(
     is any JSON value (Helm's `--set-json`). Files merge like Helm's `-f` (later wins, maps merge deep),
     then the sets apply on top.
     """
-    values = user_values(values_files, set_values)
+    try:
+        values = user_values(values_files, set_values)
+    except helm_python.HelmError as exc:
+        raise HelmRenderError(str(exc)) from exc
     options = {
         "namespace": namespace,
         "kube_version": f"v{kube_version}.0",
         "api_versions": list(api_versions),
     }
     chart, config = _chart(), _config(namespace)
+    # Private call: Config.install() does not pass kube_version/api_versions, the native call does.
+    install = functools.partial(
+        _native.call_string,
+        "helm_install",
+        config._raw(),
+        config._context_arg(None),
+        *config._chart_args(chart),
+        release,
+        json.dumps(values),
+        json.dumps({**options, "dry_run": "client"}),
+    )
+    # An install keeps hooks out of its manifest; they come from a render of the same values. ctypes lets
+    # go of the GIL, so both Go calls run at once.
+    render = functools.partial(
+        _native.call_string,
+        "helm_render",
+        chart._raw(),
+        json.dumps(values),
+        json.dumps({**options, "name": release, "is_install": True}),
+    )
     try:
-        # Private call: Config.install() does not pass kube_version/api_versions, the native call does.
-        payload = _native.call_string(
-            "helm_install", config._raw(), config._context_arg(None), *config._chart_args(chart),
-            release, json.dumps(values), json.dumps({**options, "dry_run": "client"}),
-        )
-        # An install keeps hooks out of its manifest; they come from the same render, ordered like Helm's.
-        templates = json.loads(_native.call_string(
-            "helm_render", chart._raw(), json.dumps(values),
-            json.dumps({**options, "name": release, "is_install": True}),
-        ))
+        templates_future = _executor().submit(render)
+        payload = install()
+        templates = json.loads(templates_future.result())
     except helm_python.HelmError as exc:
         raise HelmRenderError(str(exc)) from exc
     release_info = json.loads(payload)
@@ -138,6 +155,11 @@ def _config(namespace: str) -> helm_python.Config:
 
 
 @functools.cache
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-render")
+
+
+@functools.cache
 def _values_file(path: str) -> dict:
     # Helm's own YAML reading, so `yes`, `on`, `1e3` mean what they mean to `helm -f`.
     return helm_python.values_from_yaml(Path(path).read_text())
@@ -161,7 +183,10 @@ def _apply_set(base: Any, parsed: Any) -> Any:
     if isinstance(parsed, list) and isinstance(base, list):
         # `a[2].b=c` parses to [None, None, {b: c}]: the None slots are untouched items.
         merged = list(base) + [None] * (len(parsed) - len(base))
-        return [old if new is None else _apply_set(old, new) for old, new in zip(merged, parsed + merged[len(parsed):], strict=True)]
+        return [
+            old if new is None else _apply_set(old, new)
+            for old, new in zip(merged, parsed + merged[len(parsed) :], strict=True)
+        ]
     return parsed
 
 

@@ -54,11 +54,13 @@ def _validator(api_version: str, kind: str, kube_version: str) -> jsonschema.Dra
         schema = json.loads(crd.read_text())
         schema["properties"]["metadata"] = {"$ref": OBJECT_META}
     else:
-        # kubernetes-validate names files `{kind}-{first group label}-{version}.json`, core: `{kind}-{version}`.
+        # kubernetes-validate names `{kind}-{first group label}-{version}.json`, core `{kind}-{version}.json`
         suffix = f"{group.split('.')[0]}-{version}" if group else version
         builtin = _strict_dir(kube_version) / f"{kind.lower()}-{suffix}.json"
         if not builtin.is_file():
-            raise LookupError(f"no schema for {api_version} {kind} (Kubernetes {kube_version}, CRDs in {CRD_SCHEMA_DIR})")
+            raise LookupError(
+                f"no schema for {api_version} {kind} (Kubernetes {kube_version}, CRDs in {CRD_SCHEMA_DIR})"
+            )
         schema = json.loads(builtin.read_text())
     return jsonschema.Draft202012Validator(schema, registry=_registry(kube_version))
 
@@ -91,13 +93,30 @@ def validate_objects(objects: Iterable[dict], kube_version: str, text: str | Non
         )
 
 
-def _kubeconform_disagreements(objects: list[dict], text: str, kube_version: str, problems: list[str]) -> list[str]:
+def _kubeconform_disagreements(
+    objects: list[dict], text: str, kube_version: str, problems: list[str]
+) -> list[str]:
     """kubeconform's verdict on the same text must match ours, object by object."""
     result = subprocess.run(
-        ["kubeconform", "-strict", "-verbose", "-output", "json", "-kubernetes-version", f"{kube_version}.0",
-         "-schema-location", "default",
-         "-schema-location", f"{CRD_SCHEMA_DIR}/{{{{.ResourceKind}}}}{{{{.KindSuffix}}}}.json", "-"],
-        input=text, capture_output=True, text=True, timeout=120, check=False,
+        [
+            "kubeconform",
+            "-strict",
+            "-verbose",
+            "-output",
+            "json",
+            "-kubernetes-version",
+            f"{kube_version}.0",
+            "-schema-location",
+            "default",
+            "-schema-location",
+            f"{CRD_SCHEMA_DIR}/{{{{.ResourceKind}}}}{{{{.KindSuffix}}}}.json",
+            "-",
+        ],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     verdicts = {f"{r['kind']}/{r['name']}": r for r in json.loads(result.stdout or "{}").get("resources", [])}
     ours_invalid = {p.split(":", 1)[0] for p in problems}
@@ -107,7 +126,9 @@ def _kubeconform_disagreements(objects: list[dict], text: str, kube_version: str
         # -verbose lists every resource; one it skipped or missed counts as a disagreement.
         theirs = verdicts.get(label, {"status": "statusMissing"})
         if (theirs["status"] != "statusValid") != (label in ours_invalid):
-            disagreements.append(f"{label}: kubeconform says {theirs['status']} {theirs.get('msg', '')}".rstrip())
+            disagreements.append(
+                f"{label}: kubeconform says {theirs['status']} {theirs.get('msg', '')}".rstrip()
+            )
     return disagreements
 
 
@@ -135,7 +156,9 @@ def _unknown_keys(model: type, data, path: str) -> list[str]:
         sub, value = _model_in(field.annotation), data.get(name)
         for i, item in enumerate(value if isinstance(value, list) else [value]):
             if sub is not None:
-                found += _unknown_keys(sub, item, f"{path}.{name}" + (f"[{i}]" if isinstance(value, list) else ""))
+                found += _unknown_keys(
+                    sub, item, f"{path}.{name}" + (f"[{i}]" if isinstance(value, list) else "")
+                )
     return found
 
 

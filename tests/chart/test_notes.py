@@ -1,0 +1,19 @@
+"""templates/NOTES.txt: how to reach the endpoint and the dashboard after an install."""
+
+from tests.chart import VALUES_DIR
+from tests.helm import render_chart
+
+
+class TestNotes:
+    def test_should_explain_port_forwards_and_the_token_secret_when_nothing_is_exposed(self):
+        notes = render_chart(namespace="llm").notes
+        assert "kubectl -n llm port-forward svc/llm-ray-vllm-serve-svc 8000:8000" in notes
+        assert "kubectl -n llm port-forward svc/llm-ray-vllm-head-svc 8265:8265" in notes
+        assert "Ray token auth is on" in notes
+        assert "models: llama-3-8b" in notes
+
+    def test_should_give_the_ingress_urls_when_both_ingresses_are_enabled(self):
+        notes = render_chart((VALUES_DIR / "g6e-multi-model.yaml",)).notes
+        assert "https://llm.example.com/v1" in notes
+        assert "https://ray.llm.example.com/" in notes
+        assert "helm test llm -n default" in notes

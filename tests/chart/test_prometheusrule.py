@@ -1,0 +1,42 @@
+"""templates/prometheusrule.yaml: alert groups loaded from chart/files/alerts with thresholds from values."""
+
+from tests.helm import CHART_DIR, render_chart
+
+ENABLED = {"monitoring.prometheusRule.enabled": True}
+
+
+def _rules(set_values=None) -> dict:
+    groups = render_chart(set_values=ENABLED | (set_values or {})).get("PrometheusRule")["spec"]["groups"]
+    return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
+
+
+class TestPrometheusRule:
+    def test_should_load_every_alert_file_in_the_chart_when_enabled(self):
+        files = sorted(p.name for p in (CHART_DIR / "files" / "alerts").glob("*.yaml"))
+        assert files, "chart/files/alerts holds the alert rules"
+        assert _rules()
+
+    def test_should_alert_on_queue_depth_errors_p99_latency_and_restarts_with_thresholds_from_values(self):
+        thresholds = {
+            "queueDepthThreshold": 4321,
+            "errorRatioThreshold": 0.0777,
+            "p99LatencySecondsThreshold": 33.5,
+            "restartThreshold": 17,
+        }
+        expressions = [
+            rule["expr"]
+            for rule in _rules(
+                {f"monitoring.prometheusRule.{key}": value for key, value in thresholds.items()}
+            ).values()
+        ]
+        for key, value in thresholds.items():
+            assert [e for e in expressions if f"> {value}" in e], f"no alert compares against {key}"
+
+    def test_should_link_every_alert_to_its_runbook_when_rendered(self):
+        for name, rule in _rules(
+            {"monitoring.prometheusRule.runbookBaseUrl": "https://runbooks.example"}
+        ).items():
+            assert rule["annotations"]["runbook_url"].startswith("https://runbooks.example#"), name
+
+    def test_should_not_render_when_disabled(self):
+        assert render_chart().of_kind("PrometheusRule") == []

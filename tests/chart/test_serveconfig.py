@@ -1,0 +1,199 @@
+"""templates/_serveconfig.tpl: serveConfigV2 follows docs/contract.md: names, import paths, args."""
+
+import jmespath
+import pytest
+
+from tests.chart import PRESETS, VALUES_DIR
+from tests.helm import render_chart
+
+G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
+LOCAL = (VALUES_DIR / "local-cpu.yaml",)
+
+
+def _config(values_files=(), set_values=None) -> dict:
+    return render_chart(values_files, set_values).serve_config
+
+
+def _app(config: dict, name: str) -> dict:
+    (app,) = [a for a in config["applications"] if a["name"] == name]
+    return app
+
+
+def _deployment(app: dict, name: str) -> dict:
+    (deployment,) = [d for d in app["deployments"] if d["name"] == name]
+    return deployment
+
+
+class TestServeApplications:
+    def test_should_deploy_the_gateway_app_at_root_when_rendered_with_defaults(self):
+        config = _config()
+        assert jmespath.search("applications[*].[name, route_prefix, import_path]", config) == [
+            ["llm", "/", "serve_app.apps:build_gateway_app"],
+        ]
+
+    def test_should_add_the_rag_app_at_its_prefix_when_rag_is_enabled(self):
+        config = _config(LOCAL)
+        assert jmespath.search("applications[*].[name, route_prefix, import_path]", config) == [
+            ["llm", "/", "serve_app.apps:build_gateway_app"],
+            ["rag", "/rag", "serve_app.apps:build_rag_app"],
+        ]
+
+    @pytest.mark.parametrize("preset", sorted(PRESETS))
+    def test_should_name_one_llmserver_deployment_per_model_plus_the_gateway_when_a_preset_is_rendered(
+        self, preset
+    ):
+        rendered = render_chart(PRESETS[preset])
+        models = jmespath.search("applications[0].args.models[*].name", rendered.serve_config)
+        expected = ["OpenAiGateway"] + [f"LLMServer:{m.replace('/', '--').replace('.', '_')}" for m in models]
+        assert jmespath.search("applications[0].deployments[*].name", rendered.serve_config) == expected
+
+    def test_should_keep_the_rendered_string_and_the_parsed_config_identical_when_parsed_again(self):
+        rendered = render_chart(LOCAL)
+        assert rendered.serve_config_text.startswith("applications:\n")
+        assert rendered.serve_config["applications"][0]["name"] == "llm"
+
+
+class TestGatewayArgs:
+    def test_should_pass_models_with_camelcase_fields_and_no_chart_only_keys_when_rendered(self):
+        args = _app(_config(G6E), "llm")["args"]
+        assert args["models"][2] == {
+            "name": "qwen2.5-32b",
+            "source": "Qwen/Qwen2.5-32B-Instruct",
+            "tokenizerSource": None,
+            "tensorParallelSize": 2,
+            "accelerator": "L40S",
+            "engine": {
+                "maxModelLen": 16384,
+                "gpuMemoryUtilization": 0.92,
+                "dtype": "auto",
+                "enforceEager": False,
+                "maxNumSeqs": 256,
+                "extraArgs": {},
+            },
+            "lora": None,
+        }
+
+    def test_should_merge_engine_overrides_over_model_defaults_when_a_model_sets_some_keys(self):
+        models = _app(_config(LOCAL), "llm")["args"]["models"]
+        assert models[0]["engine"] == {
+            "maxModelLen": 512,
+            "gpuMemoryUtilization": 0.9,
+            "dtype": "float32",
+            "enforceEager": True,
+            "maxNumSeqs": 8,
+            "extraArgs": {"kv_cache_memory_bytes": 268435456},
+        }
+
+    def test_should_name_the_secret_env_vars_only_when_their_secrets_are_set(self):
+        assert _app(_config(), "llm")["args"] | {"models": None} == {
+            "models": None,
+            "hfTokenEnv": "HF_TOKEN",
+            "apiKeysEnv": "",
+            "maxBodyBytes": 1048576,
+        }
+        assert _app(_config(G6E), "llm")["args"]["apiKeysEnv"] == "RAY_VLLM_API_KEYS"
+
+    def test_should_pass_lora_settings_through_when_a_model_has_adapters(self):
+        lora = {"dynamicLoraLoadingPath": "s3://adapters/llama", "maxNumAdaptersPerReplica": 4}
+        args = _app(_config(G6E, set_values={"models[0].lora": lora}), "llm")["args"]
+        assert args["models"][0]["lora"] == lora
+
+
+class TestGatewayDeployment:
+    def test_should_put_routing_in_the_gateway_user_config_when_routes_are_set(self):
+        gateway = _deployment(_app(_config(LOCAL), "llm"), "OpenAiGateway")
+        assert gateway["user_config"] == {
+            "aliases": {"chat": "tiny"},
+            "sizeTiers": {"small": "tiny", "large": "tiny-b"},
+            "canaries": [
+                {
+                    "name": "tiny-canary",
+                    "stickyHeader": "x-user-id",
+                    "arms": [{"model": "tiny", "weight": 90}, {"model": "tiny-b", "weight": 10}],
+                }
+            ],
+        }
+
+    def test_should_carry_gateway_autoscaling_numbers_through_when_rendered_with_defaults(self):
+        gateway = _deployment(_app(_config(), "llm"), "OpenAiGateway")
+        assert gateway["autoscaling_config"] == {
+            "min_replicas": 1,
+            "max_replicas": 4,
+            "target_ongoing_requests": 64,
+            "upscale_delay_s": 10,
+            "downscale_delay_s": 300,
+        }
+        assert "num_replicas" not in gateway
+        assert (gateway["max_ongoing_requests"], gateway["max_queued_requests"]) == (256, 1024)
+        assert gateway["ray_actor_options"] == {"num_cpus": 1}
+
+
+class TestModelDeployments:
+    def test_should_carry_autoscaling_numbers_through_when_a_model_overrides_some(self):
+        deployment = _deployment(_app(_config(G6E), "llm"), "LLMServer:qwen2_5-32b")
+        assert deployment["autoscaling_config"] == {
+            "min_replicas": 0,
+            "max_replicas": 4,
+            "initial_replicas": 1,
+            "target_ongoing_requests": 16,
+            "upscale_delay_s": 30,
+            "downscale_delay_s": 600,
+        }
+        assert deployment["max_ongoing_requests"] == 32
+        assert deployment["max_queued_requests"] == 256
+
+    def test_should_render_optional_scaling_factors_only_when_they_are_set(self):
+        config = _config(
+            set_values={
+                "modelDefaults.deployment.autoscaling.upscalingFactor": 2,
+                "modelDefaults.deployment.autoscaling.downscalingFactor": 0.5,
+            }
+        )
+        autoscaling = _deployment(_app(config, "llm"), "LLMServer:llama-3-8b")["autoscaling_config"]
+        assert (autoscaling["upscaling_factor"], autoscaling["downscaling_factor"]) == (2, 0.5)
+
+    def test_should_use_fixed_replicas_when_autoscaling_is_off(self):
+        deployment = _deployment(_app(_config(LOCAL), "llm"), "LLMServer:tiny")
+        assert deployment["num_replicas"] == 1
+        assert "autoscaling_config" not in deployment
+
+    def test_should_give_a_tensor_parallel_replica_one_gpu_bundle_per_shard_on_its_worker_group(self):
+        deployment = _deployment(_app(_config(G6E), "llm"), "LLMServer:qwen2_5-32b")
+        assert deployment["placement_group_bundles"] == [
+            {"CPU": 1, "GPU": 1, "accelerator_type:L40S": 0.001},
+            {"GPU": 1, "accelerator_type:L40S": 0.001},
+        ]
+        assert deployment["placement_group_strategy"] == "STRICT_PACK"
+        assert deployment["placement_group_bundle_label_selector"] == [{"ray.io/node-group": "l40s-4x"}] * 2
+
+    def test_should_give_four_gpus_to_each_replica_when_the_70b_preset_uses_tensor_parallel_4(self):
+        config = _config((VALUES_DIR / "llama-70b-tp.yaml",))
+        deployment = _deployment(_app(config, "llm"), "LLMServer:llama-3_3-70b")
+        assert sum(bundle.get("GPU", 0) for bundle in deployment["placement_group_bundles"]) == 4
+        assert deployment["placement_group_bundles"][0]["CPU"] == 4
+
+    def test_should_place_cpu_models_without_gpus_or_node_group_when_the_accelerator_is_cpu(self):
+        deployment = _deployment(_app(_config(LOCAL), "llm"), "LLMServer:tiny")
+        assert deployment["placement_group_bundles"] == [{"CPU": 2}]
+        assert "placement_group_bundle_label_selector" not in deployment
+
+
+class TestRagApplication:
+    def test_should_pass_rag_args_with_the_gateway_as_its_llm_when_rag_is_enabled(self):
+        args = _app(_config(LOCAL), "rag")["args"]
+        assert args | {"promptTemplate": None} == {
+            "embeddingModel": "all-MiniLM-L6-v2",
+            "milvus": {"uri": "/tmp/ray-vllm-rag.db", "collection": "docs", "tokenEnv": ""},
+            "llm": {"app": "llm", "model": "chat"},
+            "topK": 2,
+            "scoreThreshold": 0.2,
+            "promptTemplate": None,
+        }
+        assert "{context}" in args["promptTemplate"] and "{question}" in args["promptTemplate"]
+
+    def test_should_name_the_milvus_token_env_and_scale_the_embedder_when_the_rag_preset_is_used(self):
+        app = _app(_config((VALUES_DIR / "rag.yaml",)), "rag")
+        assert app["args"]["milvus"]["tokenEnv"] == "MILVUS_TOKEN"
+        assert [d["name"] for d in app["deployments"]] == ["RagIngress", "Embedder"]
+        assert _deployment(app, "Embedder")["autoscaling_config"]["max_replicas"] == 4
+        assert _deployment(app, "Embedder")["ray_actor_options"] == {"num_cpus": 2}
