@@ -132,8 +132,8 @@ def user_values(
 ) -> dict:
     """The user-supplied values Helm would build from `-f` files and `--set`/`--set-json` flags."""
     values: dict = {}
-    for path in values_files:
-        values = _merge_maps(values, _values_file(str(Path(path).resolve())))
+    for path in map(Path, values_files):
+        values = _merge_maps(values, _values_file(str(path.resolve()), path.stat().st_mtime_ns))
     if isinstance(set_values, Mapping):
         sets = [helm_python.parse_set_json(f"{key}={json.dumps(value)}") for key, value in set_values.items()]
     else:
@@ -160,7 +160,7 @@ def _executor() -> ThreadPoolExecutor:
 
 
 @functools.cache
-def _values_file(path: str) -> dict:
+def _values_file(path: str, mtime_ns: int) -> dict:
     # Helm's own YAML reading, so `yes`, `on`, `1e3` mean what they mean to `helm -f`.
     return helm_python.values_from_yaml(Path(path).read_text())
 
@@ -194,8 +194,8 @@ def _hooks(templates: dict[str, str]) -> list[tuple[str, str]]:
     """(path, document) of every hook in a render, in Helm's order (weight, then name)."""
     hooks = []
     for path, content in templates.items():
-        # Like Helm: NOTES.txt and partials are not manifests; a document without the word is no hook.
-        if path.endswith("NOTES.txt") or Path(path).name.startswith("_"):
+        # Like Helm: NOTES.txt and partials are not manifests; a file without the word holds no hook.
+        if path.endswith("NOTES.txt") or Path(path).name.startswith("_") or "helm.sh/hook" not in content:
             continue
         for doc in _DOC_SEPARATOR.split(content):
             doc = doc.strip()

@@ -145,20 +145,28 @@ def _model_in(annotation) -> type | None:
     return None
 
 
+@functools.cache
+def _fields(model: type) -> tuple[frozenset[str], dict[str, type]]:
+    """(every key a model accepts, its fields that hold another model)."""
+    fields = model.model_fields
+    known = frozenset(fields) | {f.alias for f in fields.values() if f.alias}
+    nested = {name: sub for name, field in fields.items() if (sub := _model_in(field.annotation)) is not None}
+    return known, nested
+
+
 def _unknown_keys(model: type, data, path: str) -> list[str]:
     """Keys Ray's schemas would silently ignore (they allow extras for forward compatibility)."""
     if not isinstance(data, dict):
         return []
-    fields = model.model_fields
-    known = set(fields) | {f.alias for f in fields.values() if f.alias}
+    known, nested = _fields(model)
     found = [f"{path}.{key}: unknown to {model.__name__}" for key in data if key not in known]
-    for name, field in fields.items():
-        sub, value = _model_in(field.annotation), data.get(name)
-        for i, item in enumerate(value if isinstance(value, list) else [value]):
-            if sub is not None:
-                found += _unknown_keys(
-                    sub, item, f"{path}.{name}" + (f"[{i}]" if isinstance(value, list) else "")
-                )
+    for name, sub in nested.items():
+        value = data.get(name)
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                found += _unknown_keys(sub, item, f"{path}.{name}[{i}]")
+        else:
+            found += _unknown_keys(sub, value, f"{path}.{name}")
     return found
 
 

@@ -96,34 +96,27 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
-{{/* ray-vllm.workerGroups: worker groups merged over workerGroupDefaults, as a YAML list. */}}
-{{- define "ray-vllm.workerGroups" -}}
-{{- $groups := list -}}
-{{- range .Values.workerGroups -}}
-{{- $groups = append $groups (mergeOverwrite (deepCopy $.Values.workerGroupDefaults) (deepCopy .)) -}}
-{{- end -}}
-{{- toYaml $groups -}}
-{{- end -}}
-
-{{/* ray-vllm.models: models with engine and deployment merged over modelDefaults, as a YAML list. */}}
-{{- define "ray-vllm.models" -}}
+{{/* ray-vllm.resolve: list items merged over their defaults, set as `models`, `groups`, `pools` into the dict passed as (dict "root" $); a dict, not YAML, so no template re-parses it. */}}
+{{- define "ray-vllm.resolve" -}}
+{{- $v := .root.Values -}}
 {{- $models := list -}}
-{{- range .Values.models -}}
+{{- range $v.models -}}
 {{- $m := deepCopy . -}}
-{{- $_ := set $m "engine" (mergeOverwrite (deepCopy $.Values.modelDefaults.engine) (.engine | default dict)) -}}
-{{- $_ = set $m "deployment" (mergeOverwrite (deepCopy $.Values.modelDefaults.deployment) (.deployment | default dict)) -}}
+{{- $_ := set $m "tensorParallelSize" (.tensorParallelSize | default 1) -}}
+{{- $_ = set $m "workerGroup" (.workerGroup | default "") -}}
+{{- $_ = set $m "engine" (mergeOverwrite (deepCopy $v.modelDefaults.engine) (deepCopy (.engine | default dict))) -}}
+{{- $_ = set $m "deployment" (mergeOverwrite (deepCopy $v.modelDefaults.deployment) (deepCopy (.deployment | default dict))) -}}
 {{- $models = append $models $m -}}
 {{- end -}}
-{{- toYaml $models -}}
+{{- $groups := list -}}
+{{- range $v.workerGroups -}}
+{{- $groups = append $groups (mergeOverwrite (deepCopy $v.workerGroupDefaults) (deepCopy .)) -}}
 {{- end -}}
-
-{{/* ray-vllm.nodePools: GPU NodePools merged over karpenter.nodePoolDefaults, as a YAML list. */}}
-{{- define "ray-vllm.nodePools" -}}
 {{- $pools := list -}}
-{{- range .Values.karpenter.nodePools -}}
-{{- $pools = append $pools (mergeOverwrite (deepCopy $.Values.karpenter.nodePoolDefaults) (deepCopy .)) -}}
+{{- range $v.karpenter.nodePools -}}
+{{- $pools = append $pools (mergeOverwrite (deepCopy $v.karpenter.nodePoolDefaults) (deepCopy .)) -}}
 {{- end -}}
-{{- toYaml $pools -}}
+{{- $_ := merge . (dict "models" $models "groups" $groups "pools" $pools) -}}
 {{- end -}}
 
 {{/* ray-vllm.podSecurity: pod-level security settings shared by every pod the chart defines. */}}

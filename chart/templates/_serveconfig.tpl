@@ -2,6 +2,7 @@
 values → serveConfigV2 (docs/contract.md). Settings the app reads once go to `args`, routing goes to the
 gateway's `user_config` (applied in place by `reconfigure`), and replica/placement settings go to Ray's own
 `deployments[]` schema. Field names inside `args` and `user_config` stay camelCase like the values.
+Helpers fill the dict they are given (`out`) instead of returning YAML: one toYaml at the end, no re-parsing.
 */ -}}
 
 {{/* ray-vllm.envNames: names of the environment variables the app reads secrets from (set only when a Secret is given). */}}
@@ -11,17 +12,16 @@ apiKeys: RAY_VLLM_API_KEYS
 milvusToken: MILVUS_TOKEN
 {{- end -}}
 
-{{/* ray-vllm.deploymentOptions: Ray Serve DeploymentSchema fields from a `deployment` values block; pass (list "Name" $block). */}}
+{{/* ray-vllm.deploymentOptions: Ray Serve DeploymentSchema fields of a `deployment` values block; pass (dict "out" $d "name" "Name" "block" $block). */}}
 {{- define "ray-vllm.deploymentOptions" -}}
-{{- $name := index . 0 -}}
-{{- $d := index . 1 -}}
-{{- $opts := dict "name" $name
+{{- $d := .block -}}
+{{- $_ := merge .out (dict "name" .name
       "max_ongoing_requests" $d.maxOngoingRequests
       "max_queued_requests" $d.maxQueuedRequests
       "ray_actor_options" (dict "num_cpus" $d.numCpus)
       "health_check_period_s" $d.healthCheckPeriodS
       "health_check_timeout_s" $d.healthCheckTimeoutS
-      "graceful_shutdown_timeout_s" $d.gracefulShutdownTimeoutS -}}
+      "graceful_shutdown_timeout_s" $d.gracefulShutdownTimeoutS) -}}
 {{- $a := $d.autoscaling -}}
 {{- if $a.enabled -}}
 {{- $cfg := dict "min_replicas" $a.minReplicas "max_replicas" $a.maxReplicas
@@ -33,11 +33,10 @@ milvusToken: MILVUS_TOKEN
 {{- $_ := set $cfg $key (index $a $field) -}}
 {{- end -}}
 {{- end -}}
-{{- $_ := set $opts "autoscaling_config" $cfg -}}
+{{- $_ := set .out "autoscaling_config" $cfg -}}
 {{- else -}}
-{{- $_ := set $opts "num_replicas" $d.numReplicas -}}
+{{- $_ := set .out "num_replicas" $d.numReplicas -}}
 {{- end -}}
-{{- toYaml $opts -}}
 {{- end -}}
 
 {{/* ray-vllm.llmDeploymentName: Ray Serve LLM's deployment name for a model (`LLMServer:` + name with `/`→`--`, `.`→`_`). */}}
@@ -45,10 +44,10 @@ milvusToken: MILVUS_TOKEN
 {{- printf "LLMServer:%s" (. | replace "/" "--" | replace "." "_") -}}
 {{- end -}}
 
-{{/* ray-vllm.modelDeployment: one model's deployment: options plus placement bundles (Ray Serve LLM's layout: one bundle per device, the replica actor's CPUs in the first); pass (list $ model). */}}
+{{/* ray-vllm.modelDeployment: one model's deployment, with Ray Serve LLM's bundle layout (one per device, the replica actor's CPUs in the first); pass (dict "out" $d "model" $m). */}}
 {{- define "ray-vllm.modelDeployment" -}}
-{{- $m := index . 1 -}}
-{{- $opts := include "ray-vllm.deploymentOptions" (list (include "ray-vllm.llmDeploymentName" $m.name) $m.deployment) | fromYaml -}}
+{{- $m := .model -}}
+{{- include "ray-vllm.deploymentOptions" (dict "out" .out "name" (include "ray-vllm.llmDeploymentName" $m.name) "block" $m.deployment) -}}
 {{- $bundles := list -}}
 {{- $selectors := list -}}
 {{- range $i := until (int $m.tensorParallelSize) -}}
@@ -65,24 +64,37 @@ milvusToken: MILVUS_TOKEN
 {{- $bundles = append $bundles $bundle -}}
 {{- $selectors = append $selectors (dict "ray.io/node-group" $m.workerGroup) -}}
 {{- end -}}
-{{- $_ := set $opts "placement_group_bundles" $bundles -}}
+{{- $_ := set .out "placement_group_bundles" $bundles -}}
 {{- /* STRICT_PACK keeps a tensor-parallel replica on one pod, which the preflight sized to fit. */ -}}
-{{- $_ = set $opts "placement_group_strategy" "STRICT_PACK" -}}
+{{- $_ = set .out "placement_group_strategy" "STRICT_PACK" -}}
 {{- if $m.workerGroup -}}
-{{- $_ = set $opts "placement_group_bundle_label_selector" $selectors -}}
+{{- $_ = set .out "placement_group_bundle_label_selector" $selectors -}}
 {{- end -}}
-{{- toYaml $opts -}}
 {{- end -}}
 
-{{/* ray-vllm.modelArgs: one model as the app reads it (args.models[]), without chart-only keys. */}}
-{{- define "ray-vllm.modelArgs" -}}
-{{- $e := .engine -}}
-{{- toYaml (dict
-      "name" .name
-      "source" .source
-      "tokenizerSource" .tokenizerSource
-      "tensorParallelSize" .tensorParallelSize
-      "accelerator" .accelerator
+{{/* ray-vllm.serveConfig: the whole serveConfigV2 document; pass the dict ray-vllm.resolve filled. */}}
+{{- define "ray-vllm.serveConfig" -}}
+{{- $v := .root.Values -}}
+{{- $env := include "ray-vllm.envNames" . | fromYaml -}}
+{{- $gateway := dict "user_config" (dict
+      "aliases" $v.routing.aliases
+      "sizeTiers" $v.routing.sizeTiers
+      "canaries" $v.routing.canaries) -}}
+{{- include "ray-vllm.deploymentOptions" (dict "out" $gateway "name" "OpenAiGateway" "block" $v.gateway.deployment) -}}
+{{- $deployments := list $gateway -}}
+{{- $argModels := list -}}
+{{- range $m := .models -}}
+{{- $deployment := dict -}}
+{{- include "ray-vllm.modelDeployment" (dict "out" $deployment "model" $m) -}}
+{{- $deployments = append $deployments $deployment -}}
+{{- /* args.models[]: the model as the app reads it, without chart-only keys (workerGroup, deployment). */ -}}
+{{- $e := $m.engine -}}
+{{- $argModels = append $argModels (dict
+      "name" $m.name
+      "source" $m.source
+      "tokenizerSource" $m.tokenizerSource
+      "tensorParallelSize" $m.tensorParallelSize
+      "accelerator" $m.accelerator
       "engine" (dict
           "maxModelLen" $e.maxModelLen
           "gpuMemoryUtilization" $e.gpuMemoryUtilization
@@ -90,55 +102,38 @@ milvusToken: MILVUS_TOKEN
           "enforceEager" $e.enforceEager
           "maxNumSeqs" $e.maxNumSeqs
           "extraArgs" ($e.extraArgs | default dict))
-      "lora" .lora) -}}
+      "lora" $m.lora) -}}
 {{- end -}}
-
-{{/* ray-vllm.serveConfig: the whole serveConfigV2 document. */}}
-{{- define "ray-vllm.serveConfig" -}}
-{{- $env := include "ray-vllm.envNames" . | fromYaml -}}
-{{- $models := include "ray-vllm.models" . | fromYamlArray -}}
-{{- $gateway := include "ray-vllm.deploymentOptions" (list "OpenAiGateway" .Values.gateway.deployment) | fromYaml -}}
-{{- $_ := set $gateway "user_config" (dict
-      "aliases" .Values.routing.aliases
-      "sizeTiers" .Values.routing.sizeTiers
-      "canaries" .Values.routing.canaries) -}}
-{{- $deployments := list $gateway -}}
-{{- $argModels := list -}}
-{{- range $m := $models -}}
-{{- $_ := set $m "tensorParallelSize" ($m.tensorParallelSize | default 1) -}}
-{{- $deployments = append $deployments (include "ray-vllm.modelDeployment" (list $ $m) | fromYaml) -}}
-{{- $argModels = append $argModels (include "ray-vllm.modelArgs" $m | fromYaml) -}}
-{{- end -}}
-{{- $llmArgs := dict
-      "models" $argModels
-      "hfTokenEnv" $env.hfToken
-      "apiKeysEnv" (ternary $env.apiKeys "" (ne .Values.apiKeys.existingSecret ""))
-      "maxBodyBytes" .Values.gateway.maxBodyBytes -}}
 {{- $apps := list (dict
       "name" "llm"
       "route_prefix" "/"
       "import_path" "serve_app.apps:build_gateway_app"
-      "args" $llmArgs
+      "args" (dict
+          "models" $argModels
+          "hfTokenEnv" $env.hfToken
+          "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret ""))
+          "maxBodyBytes" $v.gateway.maxBodyBytes)
       "deployments" $deployments) -}}
-{{- if .Values.rag.enabled -}}
-{{- $rag := .Values.rag -}}
-{{- $ragArgs := dict
-      "embeddingModel" $rag.embeddingModel
-      "milvus" (dict "uri" $rag.milvus.uri "collection" $rag.milvus.collection
-                     "tokenEnv" (ternary $env.milvusToken "" (ne $rag.milvus.tokenSecret.name "")))
-      "llm" (dict "app" "llm" "model" $rag.model)
-      "topK" $rag.topK
-      "scoreThreshold" $rag.scoreThreshold
-      "promptTemplate" $rag.promptTemplate -}}
+{{- if $v.rag.enabled -}}
+{{- $rag := $v.rag -}}
 {{- $ragDeployments := list -}}
 {{- range $name := list "RagIngress" "Embedder" -}}
-{{- $ragDeployments = append $ragDeployments (include "ray-vllm.deploymentOptions" (list $name (index $rag.deployments $name)) | fromYaml) -}}
+{{- $deployment := dict -}}
+{{- include "ray-vllm.deploymentOptions" (dict "out" $deployment "name" $name "block" (index $rag.deployments $name)) -}}
+{{- $ragDeployments = append $ragDeployments $deployment -}}
 {{- end -}}
 {{- $apps = append $apps (dict
       "name" "rag"
       "route_prefix" $rag.routePrefix
       "import_path" "serve_app.apps:build_rag_app"
-      "args" $ragArgs
+      "args" (dict
+          "embeddingModel" $rag.embeddingModel
+          "milvus" (dict "uri" $rag.milvus.uri "collection" $rag.milvus.collection
+                         "tokenEnv" (ternary $env.milvusToken "" (ne $rag.milvus.tokenSecret.name "")))
+          "llm" (dict "app" "llm" "model" $rag.model)
+          "topK" $rag.topK
+          "scoreThreshold" $rag.scoreThreshold
+          "promptTemplate" $rag.promptTemplate)
       "deployments" $ragDeployments) -}}
 {{- end -}}
 {{- toYaml (dict "applications" $apps) -}}

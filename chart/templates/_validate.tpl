@@ -3,33 +3,22 @@ Preflight: the cross-field checks values.schema.json cannot express. Every probl
 reported in ONE `fail`, each line naming the key and the fix, so a user fixes everything in one round.
 */ -}}
 
-{{/* ray-vllm.gpuInstanceFamilies: EC2 instance families with NVIDIA GPUs, and the Ray accelerator type of each. */}}
-{{- define "ray-vllm.gpuInstanceFamilies" -}}
-g4dn: T4
-g5: A10G
-g6: L4
-gr6: L4
-g6e: L40S
-p3: V100
-p3dn: V100
-p4d: A100
-p4de: A100
-p5: H100
-p5e: H200
-p5en: H200
-p6-b200: B200
-{{- end -}}
-
-{{/* ray-vllm.validateValues: fails the render listing every cross-field problem; renders nothing when all is well. */}}
+{{/* ray-vllm.validateValues: fails the render listing every cross-field problem; pass the dict ray-vllm.resolve filled. */}}
 {{- define "ray-vllm.validateValues" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
 {{- $errors := list -}}
-{{- $models := include "ray-vllm.models" . | fromYamlArray -}}
-{{- $groups := include "ray-vllm.workerGroups" . | fromYamlArray -}}
-{{- $pools := include "ray-vllm.nodePools" . | fromYamlArray -}}
-{{- $gpuFamilies := include "ray-vllm.gpuInstanceFamilies" . | fromYaml -}}
+{{- $models := .models -}}
+{{- $groups := .groups -}}
+{{- $pools := .pools -}}
+{{- /* EC2 instance families with NVIDIA GPUs, and the Ray accelerator type of each. */ -}}
+{{- $gpuFamilies := dict "g4dn" "T4" "g5" "A10G" "g6" "L4" "gr6" "L4" "g6e" "L40S" "p3" "V100" "p3dn" "V100"
+      "p4d" "A100" "p4de" "A100" "p5" "H100" "p5e" "H200" "p5en" "H200" "p6-b200" "B200" -}}
+{{- /* Problems of Serve deployment blocks, collected by ray-vllm.validateDeployment. */ -}}
+{{- $deploymentProblems := dict "errors" list -}}
 
-{{- if not (regexMatch "^[a-z]" (include "ray-vllm.rayServiceName" .)) -}}
-{{- $errors = append $errors (printf "release name / fullnameOverride: the RayService name %q must start with a letter (KubeRay needs a DNS-1035 label); use a release name or fullnameOverride that starts with a letter" (include "ray-vllm.rayServiceName" .)) -}}
+{{- if not (regexMatch "^[a-z]" (include "ray-vllm.rayServiceName" $root)) -}}
+{{- $errors = append $errors (printf "release name / fullnameOverride: the RayService name %q must start with a letter (KubeRay needs a DNS-1035 label); use a release name or fullnameOverride that starts with a letter" (include "ray-vllm.rayServiceName" $root)) -}}
 {{- end -}}
 
 {{- /* Worker groups, indexed by name for the model checks below. */ -}}
@@ -58,8 +47,8 @@ p6-b200: B200
 {{- $errors = append $errors (printf "%s.name: %q is used twice; every model needs its own name" $key $m.name) -}}
 {{- end -}}
 {{- $_ := set $names $m.name (printf "%s.name" $key) -}}
-{{- $tp := int ($m.tensorParallelSize | default 1) -}}
-{{- $errors = concat $errors (include "ray-vllm.validateDeployment" (list (printf "%s.deployment" $key) $m.deployment) | fromYamlArray) -}}
+{{- $tp := int $m.tensorParallelSize -}}
+{{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" (printf "%s.deployment" $key) "block" $m.deployment) -}}
 {{- if and (ne $m.accelerator "cpu") (not $m.workerGroup) -}}
 {{- $errors = append $errors (printf "%s.workerGroup is empty but accelerator is %q; name one of workerGroups[].name so the GPU replicas have a place to run" $key $m.accelerator) -}}
 {{- end -}}
@@ -82,12 +71,12 @@ p6-b200: B200
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- $errors = concat $errors (include "ray-vllm.validateDeployment" (list "gateway.deployment" .Values.gateway.deployment) | fromYamlArray) -}}
+{{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" "gateway.deployment" "block" $v.gateway.deployment) -}}
 
 {{- /* Routing: every name resolves to a model, names do not collide, canary weights add up. */ -}}
 {{- $routeNames := deepCopy $names -}}
 {{- range $section := list "aliases" "sizeTiers" -}}
-{{- range $name, $target := index $.Values.routing $section -}}
+{{- range $name, $target := index $v.routing $section -}}
 {{- if not (hasKey $names $target) -}}
 {{- $errors = append $errors (printf "routing.%s.%s: %q is not a model; point it at one of %s" $section $name $target (keys $names | sortAlpha | toJson)) -}}
 {{- end -}}
@@ -97,7 +86,7 @@ p6-b200: B200
 {{- $_ := set $routeNames $name (printf "routing.%s.%s" $section $name) -}}
 {{- end -}}
 {{- end -}}
-{{- range $i, $c := .Values.routing.canaries -}}
+{{- range $i, $c := $v.routing.canaries -}}
 {{- $key := printf "routing.canaries[%d]" $i -}}
 {{- if hasKey $routeNames $c.name -}}
 {{- $errors = append $errors (printf "%s.name: %q is already used by %s; pick a name no model, alias, tier or canary uses" $key $c.name (get $routeNames $c.name)) -}}
@@ -116,17 +105,17 @@ p6-b200: B200
 {{- end -}}
 
 {{- /* RAG */ -}}
-{{- if .Values.rag.enabled -}}
-{{- if not (hasKey $routeNames .Values.rag.model) -}}
-{{- $errors = append $errors (printf "rag.model: %q is not a model, alias, size tier or canary; use one of %s" .Values.rag.model (keys $routeNames | sortAlpha | toJson)) -}}
+{{- if $v.rag.enabled -}}
+{{- if not (hasKey $routeNames $v.rag.model) -}}
+{{- $errors = append $errors (printf "rag.model: %q is not a model, alias, size tier or canary; use one of %s" $v.rag.model (keys $routeNames | sortAlpha | toJson)) -}}
 {{- end -}}
 {{- range $name := list "RagIngress" "Embedder" -}}
-{{- $errors = concat $errors (include "ray-vllm.validateDeployment" (list (printf "rag.deployments.%s" $name) (index $.Values.rag.deployments $name)) | fromYamlArray) -}}
+{{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" (printf "rag.deployments.%s" $name) "block" (index $v.rag.deployments $name)) -}}
 {{- end -}}
 {{- end -}}
 
 {{- /* Karpenter: pools exist, hold GPUs of the models' type, and their limits cover the worker groups. */ -}}
-{{- if .Values.karpenter.enabled -}}
+{{- if $v.karpenter.enabled -}}
 {{- $poolByName := dict -}}
 {{- range $i, $p := $pools -}}
 {{- $key := printf "karpenter.nodePools[%d]" $i -}}
@@ -168,7 +157,7 @@ p6-b200: B200
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- $nc := .Values.karpenter.ec2NodeClass -}}
+{{- $nc := $v.karpenter.ec2NodeClass -}}
 {{- if $nc.create -}}
 {{- range $field := list "role" "subnetSelectorTerms" "securityGroupSelectorTerms" -}}
 {{- if not (index $nc $field) -}}
@@ -181,12 +170,12 @@ p6-b200: B200
 {{- end -}}
 
 {{- /* Cluster autoscaling and upgrades */ -}}
-{{- if and .Values.autoscaler.enabled (le (int .Values.autoscaler.idleTimeoutSeconds) (int .Values.autoscaler.gpuNodeStartupSeconds)) -}}
-{{- $errors = append $errors (printf "autoscaler.idleTimeoutSeconds (%d) must be longer than autoscaler.gpuNodeStartupSeconds (%d), or idle GPU nodes are released faster than new ones start; raise idleTimeoutSeconds" (int .Values.autoscaler.idleTimeoutSeconds) (int .Values.autoscaler.gpuNodeStartupSeconds)) -}}
+{{- if and $v.autoscaler.enabled (le (int $v.autoscaler.idleTimeoutSeconds) (int $v.autoscaler.gpuNodeStartupSeconds)) -}}
+{{- $errors = append $errors (printf "autoscaler.idleTimeoutSeconds (%d) must be longer than autoscaler.gpuNodeStartupSeconds (%d), or idle GPU nodes are released faster than new ones start; raise idleTimeoutSeconds" (int $v.autoscaler.idleTimeoutSeconds) (int $v.autoscaler.gpuNodeStartupSeconds)) -}}
 {{- end -}}
-{{- if eq .Values.upgradeStrategy.type "NewClusterWithIncrementalUpgrade" -}}
-{{- $o := .Values.upgradeStrategy.clusterUpgradeOptions -}}
-{{- if not .Values.autoscaler.enabled -}}
+{{- if eq $v.upgradeStrategy.type "NewClusterWithIncrementalUpgrade" -}}
+{{- $o := $v.upgradeStrategy.clusterUpgradeOptions -}}
+{{- if not $v.autoscaler.enabled -}}
 {{- $errors = append $errors "upgradeStrategy.type NewClusterWithIncrementalUpgrade needs the Ray autoscaler; set autoscaler.enabled=true or use NewCluster" -}}
 {{- end -}}
 {{- if not $o.gatewayClassName -}}
@@ -196,20 +185,20 @@ p6-b200: B200
 {{- $errors = append $errors (printf "upgradeStrategy.clusterUpgradeOptions.stepSizePercent (%d) is greater than maxSurgePercent (%d); lower the step or raise the surge" (int $o.stepSizePercent) (int $o.maxSurgePercent)) -}}
 {{- end -}}
 {{- end -}}
-{{- if .Values.gcsFaultTolerance.enabled -}}
-{{- if not .Values.gcsFaultTolerance.redisAddress -}}
+{{- if $v.gcsFaultTolerance.enabled -}}
+{{- if not $v.gcsFaultTolerance.redisAddress -}}
 {{- $errors = append $errors "gcsFaultTolerance.redisAddress is empty; set the external Redis as host:port" -}}
 {{- end -}}
-{{- if not .Values.gcsFaultTolerance.redisPasswordSecret.name -}}
+{{- if not $v.gcsFaultTolerance.redisPasswordSecret.name -}}
 {{- $errors = append $errors "gcsFaultTolerance.redisPasswordSecret.name is empty; name the existing Secret that holds the Redis password" -}}
 {{- end -}}
 {{- end -}}
-{{- if and .Values.rayAuth.enabled (semverCompare "<2.52.0" .Values.rayVersion) -}}
-{{- $errors = append $errors (printf "rayVersion %q is older than 2.52.0, which Ray token auth (rayAuth.enabled) needs; use a newer Ray image" .Values.rayVersion) -}}
+{{- if and $v.rayAuth.enabled (semverCompare "<2.52.0" $v.rayVersion) -}}
+{{- $errors = append $errors (printf "rayVersion %q is older than 2.52.0, which Ray token auth (rayAuth.enabled) needs; use a newer Ray image" $v.rayVersion) -}}
 {{- end -}}
 
 {{- /* Exposure */ -}}
-{{- $dash := .Values.ingress.dashboard -}}
+{{- $dash := $v.ingress.dashboard -}}
 {{- if $dash.enabled -}}
 {{- if not $dash.host -}}
 {{- $errors = append $errors "ingress.dashboard.host is empty; set the host name the dashboard is served on" -}}
@@ -238,22 +227,23 @@ p6-b200: B200
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if and .Values.ingress.api.enabled (not .Values.ingress.api.host) -}}
+{{- if and $v.ingress.api.enabled (not $v.ingress.api.host) -}}
 {{- $errors = append $errors "ingress.api.host is empty; set the host name the OpenAI endpoint is served on" -}}
 {{- end -}}
-{{- if and .Values.monitoring.podMonitor.enabled .Values.monitoring.serviceMonitor.enabled -}}
+{{- if and $v.monitoring.podMonitor.enabled $v.monitoring.serviceMonitor.enabled -}}
 {{- $errors = append $errors "monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true, which scrapes the head twice; enable only one" -}}
 {{- end -}}
 
+{{- $errors = concat $errors $deploymentProblems.errors -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nray-vllm: %d problem(s) in the values:\n- %s\n" (len $errors) (join "\n- " $errors)) -}}
 {{- end -}}
 {{- end -}}
 
-{{/* ray-vllm.validateDeployment: problems of one Serve deployment block as a YAML list; pass (list "key" $block). */}}
+{{/* ray-vllm.validateDeployment: appends the problems of one Serve deployment block to out.errors; pass (dict "out" $d "key" "key" "block" $block). */}}
 {{- define "ray-vllm.validateDeployment" -}}
-{{- $key := index . 0 -}}
-{{- $a := (index . 1).autoscaling -}}
+{{- $key := .key -}}
+{{- $a := .block.autoscaling -}}
 {{- $errors := list -}}
 {{- if $a.enabled -}}
 {{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
@@ -265,5 +255,5 @@ p6-b200: B200
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- toYaml $errors -}}
+{{- $_ := set .out "errors" (concat .out.errors $errors) -}}
 {{- end -}}

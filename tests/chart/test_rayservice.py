@@ -187,6 +187,11 @@ class TestRayWorkerGroups:
         )["env"]
         assert env == [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]
 
+    def test_should_pull_with_the_named_secrets_in_every_ray_pod_when_given(self):
+        cluster = _cluster(set_values={"imagePullSecrets": [{"name": "ghcr"}]})
+        pods = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+        assert [pod["spec"]["imagePullSecrets"] for pod in pods] == [[{"name": "ghcr"}]] * 2
+
     def test_should_use_the_image_digest_when_one_is_given(self):
         digest = "sha256:" + "a" * 64
         container = _container(
