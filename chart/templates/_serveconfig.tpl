@@ -133,7 +133,8 @@ milvusToken: MILVUS_TOKEN
           "llm" (dict "app" "llm" "model" $rag.model)
           "topK" $rag.topK
           "scoreThreshold" $rag.scoreThreshold
-          "promptTemplate" $rag.promptTemplate)
+          "promptTemplate" $rag.promptTemplate
+          "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret "")))
       "deployments" $ragDeployments) -}}
 {{- end -}}
 {{- toYaml (dict "applications" $apps) -}}

@@ -188,12 +188,14 @@ class TestRagApplication:
             "topK": 2,
             "scoreThreshold": 0.2,
             "promptTemplate": None,
+            "apiKeysEnv": "",
         }
         assert "{context}" in args["promptTemplate"] and "{question}" in args["promptTemplate"]
 
-    def test_should_name_the_milvus_token_env_and_scale_the_embedder_when_the_rag_preset_is_used(self):
+    def test_should_name_the_secret_envs_and_scale_the_embedder_when_the_rag_preset_is_used(self):
         app = _app(_config((VALUES_DIR / "rag.yaml",)), "rag")
         assert app["args"]["milvus"]["tokenEnv"] == "MILVUS_TOKEN"
+        assert app["args"]["apiKeysEnv"] == "RAY_VLLM_API_KEYS"
         assert [d["name"] for d in app["deployments"]] == ["RagIngress", "Embedder"]
         assert _deployment(app, "Embedder")["autoscaling_config"]["max_replicas"] == 4
         assert _deployment(app, "Embedder")["ray_actor_options"] == {"num_cpus": 2}
