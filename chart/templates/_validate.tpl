@@ -206,6 +206,9 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- if and (eq $dash.auth.type "none") (not $dash.allowedSourceRanges) (not $dash.dangerouslyAllowUnauthenticatedDashboard) -}}
 {{- $errors = append $errors "ingress.dashboard: the Ray dashboard would be reachable by anyone who reaches the Ingress (it can run arbitrary code); set ingress.dashboard.auth.type, or ingress.dashboard.allowedSourceRanges, or (only if something else guards it) ingress.dashboard.dangerouslyAllowUnauthenticatedDashboard=true" -}}
 {{- end -}}
+{{- if and $v.networkPolicy.enabled (not $v.networkPolicy.dashboardFrom) -}}
+{{- $errors = append $errors "networkPolicy.dashboardFrom is empty, so the NetworkPolicy blocks the dashboard Ingress; add the ingress controller's pods (e.g. a namespaceSelector for ingress-nginx, or the VPC ipBlock for an ALB)" -}}
+{{- end -}}
 {{- $auth := $dash.auth -}}
 {{- if and (has $auth.type (list "basic" "oauth2")) (ne $dash.controller "nginx") -}}
 {{- $errors = append $errors (printf "ingress.dashboard.auth.type %q works with ingress-nginx only; set ingress.dashboard.controller=nginx or use auth.type=oidc with alb" $auth.type) -}}

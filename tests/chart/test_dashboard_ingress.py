@@ -3,7 +3,11 @@
 from tests.chart import VALUES_DIR
 from tests.helm import render_chart
 
-BASE = {"ingress.dashboard.enabled": True, "ingress.dashboard.host": "ray.example.com"}
+BASE = {
+    "ingress.dashboard.enabled": True,
+    "ingress.dashboard.host": "ray.example.com",
+    "networkPolicy.dashboardFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}],
+}
 
 
 def _ingress(values_files=(), set_values=None) -> dict:

@@ -10,7 +10,11 @@ from tests.helm import HelmRenderError, render_chart
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 TP70B = (VALUES_DIR / "llama-70b-tp.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
-DASHBOARD = {"ingress.dashboard.enabled": True, "ingress.dashboard.host": "ray.example.com"}
+DASHBOARD = {
+    "ingress.dashboard.enabled": True,
+    "ingress.dashboard.host": "ray.example.com",
+    "networkPolicy.dashboardFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}],
+}
 
 # (case id, values files, --set-json values, text the message must contain: the key and its problem)
 SCHEMA_CASES = [
@@ -329,8 +333,15 @@ PREFLIGHT_CASES = [
     (
         "dashboard-without-host",
         (),
-        {"ingress.dashboard.enabled": True, "ingress.dashboard.allowedSourceRanges": ["10.0.0.0/8"]},
+        DASHBOARD | {"ingress.dashboard.host": "", "ingress.dashboard.allowedSourceRanges": ["10.0.0.0/8"]},
         "ingress.dashboard.host is empty",
+    ),
+    (
+        "dashboard-blocked-by-network-policy",
+        (),
+        DASHBOARD
+        | {"networkPolicy.dashboardFrom": [], "ingress.dashboard.allowedSourceRanges": ["10.0.0.0/8"]},
+        "networkPolicy.dashboardFrom is empty, so the NetworkPolicy blocks the dashboard Ingress",
     ),
     ("api-ingress-without-host", (), {"ingress.api.enabled": True}, "ingress.api.host is empty"),
     (
