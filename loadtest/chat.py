@@ -32,7 +32,7 @@ from locust.stats import RequestStats, StatsEntry
 # Locust imports this file by path; make `loadtest.*` importable from any working directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtest.llm_stats import (  # noqa: E402
+from loadtest.llm_stats import (
     GOODPUT,
     LATENCY_METRICS,
     TOKENS_PER_S,
@@ -42,7 +42,7 @@ from loadtest.llm_stats import (  # noqa: E402
     metric_events,
     threshold_violations,
 )
-from loadtest.openai_wire import (  # noqa: E402
+from loadtest.openai_wire import (
     CHAT_PATH,
     MODELS_PATH,
     Completion,
@@ -52,11 +52,10 @@ from loadtest.openai_wire import (  # noqa: E402
     model_ids,
     read_completion,
 )
-from loadtest.prompt_set import PromptSet  # noqa: E402
+from loadtest.prompt_set import DEFAULT_PROMPT_FILE, PromptSet
 
 logger = logging.getLogger("loadtest.chat")
 
-DEFAULT_PROMPT_FILE = Path(__file__).resolve().parent / "prompts" / "chat.jsonl"
 THRESHOLD_EXIT_CODE = 3
 
 
@@ -236,7 +235,9 @@ def run_summary(stats: RequestStats) -> RunSummary:
         requests=sum(e.num_requests for e in chat),
         failures=sum(e.num_failures for e in chat),
         duration_s=(last - started) if last and started else 0.0,
-        p95_ms={m: e.get_response_time_percentile(0.95) if e.num_requests else None for m, e in latencies.items()},
+        p95_ms={
+            m: e.get_response_time_percentile(0.95) if e.num_requests else None for m, e in latencies.items()
+        },
         output_tokens=merged_entry(stats, TOKENS_PER_S).total_content_length,
         good=merged_entry(stats, GOODPUT).num_requests,
     )
@@ -252,7 +253,10 @@ def add_web_ui_tab(environment, **_kwargs) -> None:
 
     web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": "llm"}]
     web_ui.template_args["extended_tables"] = [
-        {"key": "llm", "structure": [{"key": "metric", "title": "Metric"}, {"key": "value", "title": "Value"}]}
+        {
+            "key": "llm",
+            "structure": [{"key": "metric", "title": "Metric"}, {"key": "value", "title": "Value"}],
+        }
     ]
 
     @web_ui.app.after_request

@@ -30,7 +30,11 @@ class Slo:
     e2e_ms: float = 0.0
 
     def met_by(self, completion: Completion) -> bool:
-        limits = ((self.ttft_ms, completion.ttft_ms), (self.itl_ms, completion.itl_ms), (self.e2e_ms, completion.e2e_ms))
+        limits = (
+            (self.ttft_ms, completion.ttft_ms),
+            (self.itl_ms, completion.itl_ms),
+            (self.e2e_ms, completion.e2e_ms),
+        )
         return all(value is None or limit <= 0 or value <= limit for limit, value in limits)
 
 
@@ -90,6 +94,8 @@ class RunSummary:
             "goodput_rps": round(self.goodput_rps, 3),
             "goodput_ratio": round(self.goodput_ratio, 6),
         }
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Pass/fail limits of a run; 0 disables a limit (max_error_ratio 1.0 disables that one)."""
@@ -112,7 +118,11 @@ def threshold_violations(summary: RunSummary, limits: Thresholds) -> list[str]:
             f"error ratio {summary.error_ratio:.4f} > {limits.max_error_ratio} "
             f"({summary.failures}/{summary.requests} requests failed)"
         )
-    for metric, limit in ((TTFT, limits.max_p95_ttft_ms), (ITL, limits.max_p95_itl_ms), (E2E, limits.max_p95_e2e_ms)):
+    for metric, limit in (
+        (TTFT, limits.max_p95_ttft_ms),
+        (ITL, limits.max_p95_itl_ms),
+        (E2E, limits.max_p95_e2e_ms),
+    ):
         value = summary.p95_ms.get(metric)
         if limit > 0 and value is None:
             problems.append(f"p95 {metric} has no samples, limit {limit} ms")
@@ -121,5 +131,7 @@ def threshold_violations(summary: RunSummary, limits: Thresholds) -> list[str]:
     if limits.min_goodput_ratio > 0 and summary.goodput_ratio < limits.min_goodput_ratio:
         problems.append(f"goodput ratio {summary.goodput_ratio:.4f} < {limits.min_goodput_ratio}")
     if limits.min_output_tokens_per_s > 0 and summary.output_tokens_per_s < limits.min_output_tokens_per_s:
-        problems.append(f"output tokens/s {summary.output_tokens_per_s:.2f} < {limits.min_output_tokens_per_s}")
+        problems.append(
+            f"output tokens/s {summary.output_tokens_per_s:.2f} < {limits.min_output_tokens_per_s}"
+        )
     return problems

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_PROMPT_FILE = Path(__file__).resolve().parent / "prompts" / "chat.jsonl"
 # Upper word-count limits of the derived buckets; anything longer is "long".
 BUCKET_LIMITS = (("short", 20), ("medium", 60))
 LONG = "long"

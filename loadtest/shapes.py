@@ -16,7 +16,7 @@ from locust import LoadTestShape, events
 # Locust imports this file by path; make `loadtest.*` importable from any working directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtest.step_plan import Clock, Phase, StepPlan  # noqa: E402
+from loadtest.step_plan import Clock, Phase, StepPlan
 
 
 @events.init_command_line_parser.add_listener
@@ -57,7 +57,11 @@ class StepLoadShape(LoadTestShape):
 
     @property
     def phase(self) -> Phase | None:
-        return None if self.clock is None else self.clock.plan.phase_at(self.clock.plan_time(self.get_run_time()))
+        return (
+            None
+            if self.clock is None
+            else self.clock.plan.phase_at(self.clock.plan_time(self.get_run_time()))
+        )
 
     def end_phase(self, name: str) -> bool:
         return self.clock is not None and self.clock.end_phase(name, self.get_run_time())

@@ -67,25 +67,33 @@ class StepPlan:
 
 @dataclass
 class Clock:
-    """Plan time from elapsed wall time, with phases that can be ended early."""
+    """Plan time from elapsed time, with phases that can be ended early.
+
+    `started_at` holds the elapsed time at which each phase began (known once it has).
+    """
 
     plan: StepPlan
     skipped_s: float = 0.0
-    ended: list[str] = field(default_factory=list)
+    started_at: dict[str, float] = field(default_factory=lambda: {BASELINE: 0.0})
 
     def plan_time(self, elapsed_s: float) -> float:
         return elapsed_s + self.skipped_s
 
+    def phase(self, elapsed_s: float) -> Phase | None:
+        phase = self.plan.phase_at(self.plan_time(elapsed_s))
+        if phase is not None and phase.name not in self.started_at:
+            self.started_at[phase.name] = self.plan.phase_start(phase.name) - self.skipped_s
+        return phase
+
     def end_phase(self, name: str, elapsed_s: float) -> bool:
         """Jump to the end of phase `name` if it is running now; True if it was."""
-        now = self.plan_time(elapsed_s)
-        phase = self.plan.phase_at(now)
+        phase = self.phase(elapsed_s)
         if phase is None or phase.name != name:
             return False
-        self.skipped_s += self.plan.phase_start(name) + phase.seconds - now
-        self.ended.append(name)
+        self.skipped_s += self.plan.phase_start(name) + phase.seconds - self.plan_time(elapsed_s)
+        self.phase(elapsed_s)  # records when the next phase started: now
         return True
 
     def tick(self, elapsed_s: float) -> tuple[int, float] | None:
-        phase = self.plan.phase_at(self.plan_time(elapsed_s))
+        phase = self.phase(elapsed_s)
         return None if phase is None else (phase.users, self.plan.spawn_rate)
