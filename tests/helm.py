@@ -9,10 +9,11 @@ the RayService's serveConfigV2 by Ray's own schema. Any Helm failure raises Helm
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
+import tarfile
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,37 +89,23 @@ def render_chart(
         "kube_version": f"v{kube_version}.0",
         "api_versions": list(api_versions),
     }
-    chart, config = _chart(), _config(namespace)
-    # Private call: Config.install() does not pass kube_version/api_versions, the native call does.
-    install = functools.partial(
-        _native.call_string,
-        "helm_install",
-        config._raw(),
-        config._context_arg(None),
-        *config._chart_args(chart),
-        release,
-        json.dumps(values),
-        json.dumps({**options, "dry_run": "client"}),
-    )
-    # An install keeps hooks out of its manifest; they come from a render of the same values. ctypes lets
-    # go of the GIL, so both Go calls run at once.
-    render = functools.partial(
-        _native.call_string,
-        "helm_render",
-        chart._raw(),
-        json.dumps(values),
-        json.dumps({**options, "name": release, "is_install": True}),
-    )
+    chart, config, values_json = _chart(), _config(namespace), json.dumps(values)
     try:
-        templates_future = _executor().submit(render)
-        payload = install()
-        templates = json.loads(templates_future.result())
+        # Private call: Config.install() does not pass kube_version/api_versions, the native call does.
+        payload = _native.call_string(
+            "helm_install",
+            config._raw(),
+            config._context_arg(None),
+            *config._chart_args(chart),
+            release,
+            values_json,
+            json.dumps({**options, "dry_run": "client"}),
+        )
+        hooks = _render_hooks(_hooks_chart(), values_json, {**options, "name": release})
     except helm_python.HelmError as exc:
         raise HelmRenderError(str(exc)) from exc
     release_info = json.loads(payload)
-    text = release_info["manifest"] + "".join(
-        f"---\n# Source: {path}\n{doc}\n" for path, doc in _hooks(templates)
-    )
+    text = release_info["manifest"] + "".join(f"---\n# Source: {path}\n{doc}\n" for path, doc in hooks)
     objects = [obj for obj in yaml.load_all(text, Loader=yaml.CSafeLoader) if obj]
     schema.validate_objects(objects, kube_version, text)
     rendered = Rendered(text=text, objects=objects, notes=release_info.get("notes", ""))
@@ -155,8 +142,33 @@ def _config(namespace: str) -> helm_python.Config:
 
 
 @functools.cache
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-render")
+def _hooks_chart() -> helm_python.Chart:
+    """The chart cut down to its partials and the templates that declare hooks.
+
+    An install leaves hooks out of its manifest, so they are rendered on their own: without the other
+    templates and the schema (the install has checked the values) that render takes a few ms.
+    """
+    keep = [CHART_DIR / "Chart.yaml", CHART_DIR / "values.yaml"]
+    keep += [
+        path
+        for path in sorted((CHART_DIR / "templates").rglob("*"))
+        if path.is_file() and (path.name.startswith("_") or "helm.sh/hook" in path.read_text())
+    ]
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in keep:
+            tar.add(path, arcname=f"{_chart().name}/{path.relative_to(CHART_DIR)}")
+    return helm_python.Chart.load_archive(archive.getvalue())
+
+
+def _render_hooks(chart: helm_python.Chart, values_json: str, options: dict) -> list[tuple[str, str]]:
+    """(path, document) of every hook a chart renders, in Helm's order (weight, then name)."""
+    templates = json.loads(
+        _native.call_string(
+            "helm_render", chart._raw(), values_json, json.dumps({**options, "is_install": True})
+        )
+    )
+    return _hooks(templates)
 
 
 @functools.cache
@@ -191,7 +203,7 @@ def _apply_set(base: Any, parsed: Any) -> Any:
 
 
 def _hooks(templates: dict[str, str]) -> list[tuple[str, str]]:
-    """(path, document) of every hook in a render, in Helm's order (weight, then name)."""
+    """(path, document) of every hook among rendered templates, in Helm's order (weight, then name)."""
     hooks = []
     for path, content in templates.items():
         # Like Helm: NOTES.txt and partials are not manifests; a file without the word holds no hook.

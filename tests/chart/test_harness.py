@@ -1,11 +1,12 @@
 """tests/helm.py and tests/schema.py: the render-and-validate harness every chart test relies on."""
 
 import copy
+import json
 
 import pytest
 import yaml
 
-from tests import schema
+from tests import helm, schema
 from tests.chart import VALUES_DIR
 from tests.helm import HelmRenderError, render_chart, user_values
 
@@ -39,6 +40,14 @@ class TestRenderChart:
         # podSecurityContext is passed through as a Kubernetes object, so only the Pod schema catches a typo.
         with pytest.raises(schema.SchemaValidationError, match="runAsNonRot"):
             render_chart(set_values={"podSecurityContext": {"runAsNonRot": True}})
+
+    @pytest.mark.parametrize("values_files", [(), (G6E,)], ids=["defaults", "g6e"])
+    def test_should_render_the_same_hooks_from_the_cut_down_chart_as_from_the_whole_chart(self, values_files):
+        values_json = json.dumps(user_values(values_files))
+        options = {"namespace": "default", "kube_version": "v1.30.0", "api_versions": [], "name": "llm"}
+        cut_down = helm._render_hooks(helm._hooks_chart(), values_json, options)
+        assert [path for path, _ in cut_down] == ["ray-vllm/templates/tests/test-models.yaml"]
+        assert cut_down == helm._render_hooks(helm._chart(), values_json, options)
 
     def test_should_find_exactly_one_object_when_get_is_asked(self):
         rendered = render_chart()
