@@ -193,12 +193,12 @@ def _apply_set(base: Any, parsed: Any) -> Any:
     if isinstance(parsed, dict) and isinstance(base, dict):
         return {**base, **{key: _apply_set(base.get(key), value) for key, value in parsed.items()}}
     if isinstance(parsed, list) and isinstance(base, list):
-        # `a[2].b=c` parses to [None, None, {b: c}]: the None slots are untouched items.
+        # `a[2].b=c` parses to [None, None, {b: c}]: the None slots leave existing items as they are.
         merged = list(base) + [None] * (len(parsed) - len(base))
-        return [
-            old if new is None else _apply_set(old, new)
-            for old, new in zip(merged, parsed + merged[len(parsed) :], strict=True)
-        ]
+        for i, new in enumerate(parsed):
+            if new is not None:
+                merged[i] = _apply_set(merged[i], new)
+        return merged
     return parsed
 
 

@@ -1,5 +1,7 @@
 """templates/prometheusrule.yaml: alert groups loaded from chart/files/alerts with thresholds from values."""
 
+import re
+
 from tests.helm import CHART_DIR, render_chart
 
 ENABLED = {"monitoring.prometheusRule.enabled": True}
@@ -11,10 +13,15 @@ def _rules(set_values=None) -> dict:
 
 
 class TestPrometheusRule:
-    def test_should_load_every_alert_file_in_the_chart_when_enabled(self):
-        files = sorted(p.name for p in (CHART_DIR / "files" / "alerts").glob("*.yaml"))
-        assert files, "chart/files/alerts holds the alert rules"
-        assert _rules()
+    def test_should_load_every_group_of_every_alert_file_in_the_chart_when_enabled(self):
+        files = sorted((CHART_DIR / "files" / "alerts").glob("*.yaml"))
+        expected = [
+            name for path in files for name in re.findall(r"^  - name: (\S+)$", path.read_text(), re.M)
+        ]
+        groups = render_chart(set_values=ENABLED).get("PrometheusRule")["spec"]["groups"]
+        assert expected
+        assert [group["name"] for group in groups] == expected
+        assert all(group["rules"] for group in groups)
 
     def test_should_alert_on_queue_depth_errors_p99_latency_and_restarts_with_thresholds_from_values(self):
         thresholds = {
