@@ -65,7 +65,9 @@ class TestServeConfigContract:
             d for a in config["applications"] for d in a["deployments"] if d["name"] == GATEWAY_DEPLOYMENT
         )
         routing = RoutingConfig.model_validate(gateway["user_config"])
-        served = {m["name"] for a in config["applications"] if a["name"] == "llm" for m in a["args"]["models"]}
+        served = {
+            m["name"] for a in config["applications"] if a["name"] == "llm" for m in a["args"]["models"]
+        }
         targets = [*routing.aliases.values(), *routing.size_tiers.values()]
         targets += [arm.model for canary in routing.canaries for arm in canary.arms]
         assert set(targets) <= served
@@ -85,5 +87,7 @@ class TestServeConfigContract:
                 cpus = sum(b.get("CPU", 0) for b in bundles)
                 assert gpus <= group["GPU"], f"{dep['name']} needs {gpus} GPUs in one pod"
                 assert cpus <= group["CPU"], f"{dep['name']} needs {cpus} CPUs in one pod"
-                replicas = (dep.get("autoscaling_config") or {}).get("max_replicas", dep.get("num_replicas", 1))
+                replicas = (dep.get("autoscaling_config") or {}).get(
+                    "max_replicas", dep.get("num_replicas", 1)
+                )
                 assert replicas * gpus <= group["maxReplicas"] * group["GPU"], dep["name"]

@@ -51,10 +51,12 @@ class Ports:
     @classmethod
     def from_env(cls) -> Ports:
         """Ports from RAY_VLLM_<NAME>_PORT variables, so tests and a user's run can coexist."""
-        return cls(**{
-            name: int(os.environ.get(f"RAY_VLLM_{name.upper()}_PORT", default))
-            for name, default in cls().__dict__.items()
-        })
+        return cls(
+            **{
+                name: int(os.environ.get(f"RAY_VLLM_{name.upper()}_PORT", default))
+                for name, default in cls().__dict__.items()
+            }
+        )
 
 
 def render_serve_config(values_files: list[str], set_values: list[str]) -> str:
@@ -126,8 +128,10 @@ class LocalRay:
 
     def start(self, num_cpus: int) -> None:
         if self.running_pid():
-            raise SystemExit(f"a local Ray from `make serve` is already running (pid file {self.pid_file}); "
-                             "run `make serve-stop` first")
+            raise SystemExit(
+                f"a local Ray from `make serve` is already running (pid file {self.pid_file}); "
+                "run `make serve-stop` first"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -148,7 +152,8 @@ class LocalRay:
         cmd = [
             str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
             f"--node-ip-address={HOST}", f"--port={self.ports.gcs}",
-            "--include-dashboard=true", f"--dashboard-host={HOST}", f"--dashboard-port={self.ports.dashboard}",
+            "--include-dashboard=true", f"--dashboard-host={HOST}",
+            f"--dashboard-port={self.ports.dashboard}",
             f"--metrics-export-port={self.ports.metrics}", f"--ray-client-server-port={self.ports.client}",
             f"--num-cpus={num_cpus}", "--disable-usage-stats",
         ]  # fmt: skip
@@ -217,7 +222,11 @@ class LocalRay:
             apps = self.api("GET", "/api/serve/applications/").get("applications", {})
             line = "  ".join(f"{name}: {app['status']}" for name, app in sorted(apps.items()))
             if line != last:
-                print(f"[{time.strftime('%H:%M:%S')}] {line or 'waiting for applications'}", file=out, flush=True)
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] {line or 'waiting for applications'}",
+                    file=out,
+                    flush=True,
+                )
                 last = line
             failed = {n: a.get("message", "") for n, a in apps.items() if a["status"] == "DEPLOY_FAILED"}
             if failed:
@@ -258,13 +267,17 @@ def list_models(ports: Ports) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-f", "--values", action="append", default=[], help="values file (repeatable)")
     parser.add_argument("--set", action="append", default=[], dest="set_values", help="a=b, like helm --set")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for RUNNING")
     parser.add_argument("--detach", action="store_true", help="return once RUNNING; stop with --stop")
     parser.add_argument("--stop", action="store_true", help="stop the Ray a previous run started")
-    parser.add_argument("--print-config", action="store_true", help="print the rendered serveConfigV2 and exit")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the rendered serveConfigV2 and exit"
+    )
     args = parser.parse_args(argv)
     ray = LocalRay(Ports.from_env())
 
