@@ -3,22 +3,23 @@
 Runs the chat load (loadtest/chat.py) with the step shape (loadtest/shapes.py) in this process and,
 every second, records users, requests/s, latency percentiles and each deployment's target and
 replica counts (Ray Serve's status API, plus its Prometheus metrics). Then it checks the cycle:
-scale-up after the step within upscale_delay_s + metrics lag + the measured replica start time, the
-expected replica count, back to min after downscale_delay_s, no failed request; and writes
-timeline.png, timeline.html, timeline.csv and summary.json to --out.
+scale-up decided within upscale_delay_s + metrics lag, replicas up within that + the measured
+replica start time, the expected replica count held under load, back to min after
+downscale_delay_s, no failed request; and writes timeline.png, timeline.html, timeline.csv,
+summary.json and llm-summary.json to --out.
 
-    # start the local run with the autoscaling preset, check, stop it (`make loadtest-autoscale`)
-    python -m loadtest.autoscale --start-local -f values/local-cpu.yaml -f values/local-cpu-autoscale.yaml \\
-        --deployment LLMServer:tiny -- --model tiny
-    # against a running `make serve`
-    python -m loadtest.autoscale --host http://127.0.0.1:8000 --dashboard-url http://127.0.0.1:8265 \\
-        --metrics-url http://127.0.0.1:8080/metrics --deployment LLMServer:tiny -- --model tiny
-    # against a chart install (Serve reached through a port-forward or the API ingress)
-    python -m loadtest.autoscale --kube-context my-eks --namespace llm --release ray-vllm \\
-        --host http://127.0.0.1:8000 --deployment LLMServer:llama-3-8b -- --model llama-3-8b --step-users 64
+    # start the local run with the autoscaling preset, check it, stop it (`make loadtest-autoscale`)
+    python -m loadtest.autoscale --start-local --locust-config loadtest/autoscale-local.conf
+    # against a running `make serve -f values/local-cpu.yaml -f values/local-cpu-autoscale.yaml`
+    python -m loadtest.autoscale --host http://127.0.0.1:8000 --dashboard-url http://127.0.0.1:8265 \
+        --metrics-url http://127.0.0.1:8080/metrics --locust-config loadtest/autoscale-local.conf
+    # against a chart install (load through a port-forward of the Serve service or the API ingress)
+    python -m loadtest.autoscale --kube-context my-eks --namespace llm --release ray-vllm \
+        --host http://127.0.0.1:8000 -- --model llama-3-8b --step-users 64 --hold-s 900
 
-Options after `--` go to Locust (loadtest/locust.conf is read first): model, max tokens, prompt mix,
-the step shape (--baseline-users, --step-users, --hold-s, --drop-users, --drop-s, ...).
+Options after `--` go to Locust, after the --locust-config file (default loadtest/locust.conf): model,
+max tokens, prompt mix, the step shape (--baseline-users, --step-users, --hold-s, --drop-users, ...).
+A Ray token (RAY_AUTH_TOKEN, or the file RAY_AUTH_TOKEN_PATH) is sent to the dashboard.
 Exit code 0: every check passed; 1: a check failed; 2: the setup did not work.
 """
 
@@ -44,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from loadtest import chat, shapes  # noqa: E402
 from loadtest.autoscale_analysis import (  # noqa: E402
+    Check,
     LoadTotals,
     Reaction,
     Replicas,
@@ -57,9 +59,11 @@ from loadtest.autoscale_analysis import (  # noqa: E402
     measure,
 )
 from loadtest.autoscale_report import write_report  # noqa: E402
+from loadtest.llm_stats import threshold_violations  # noqa: E402
 from loadtest.serve_status import (  # noqa: E402
     Deployment,
     application_statuses,
+    llm_deployment_name,
     parse_serve_applications,
     parse_serve_metrics,
 )
@@ -77,6 +81,10 @@ class SetupError(Exception):
     """The check could not run (no service, no scaling deployment, ...): exit code 2."""
 
 
+class NoSuchDeployment(SetupError):
+    pass
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     own, locust_args = (
         (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
@@ -92,6 +100,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--start-local", action="store_true", help="Start the local run (tools/serve_local.py) first"
     )
     where.add_argument("-f", "--values", action="append", default=[], help="--start-local: values files")
+    where.add_argument(
+        "--kubeconfig", default=None, help="Cluster mode: kubeconfig file (default: $KUBECONFIG)"
+    )
     where.add_argument("--kube-context", default=None, help="Cluster mode: kubeconfig context")
     where.add_argument("--namespace", default="default", help="Cluster mode: namespace of the release")
     where.add_argument(
@@ -103,7 +114,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--deployment",
         action="append",
         default=[],
-        help="Deployment to check (name or app/name; repeatable); default: every autoscaling one",
+        help="Deployment to check (name or app/name; repeatable); default: LLMServer:<model> of each --model,"
+        " else every autoscaling one",
+    )
+    what.add_argument(
+        "--locust-config",
+        type=Path,
+        default=LOCUST_CONF,
+        help="Locust config file, read before the options after --",
     )
     what.add_argument(
         "--expected-replicas",
@@ -126,7 +144,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--ready-timeout-s", type=float, default=600.0, help="Wait this long for min replicas first"
     )
     parser.add_argument("--out", type=Path, default=REPO / "out" / "autoscale", help="Output directory")
-    args = parser.parse_args(own)  # fmt: skip
+    args = parser.parse_args(own)
     local = args.start_local or args.dashboard_url
     if bool(args.release) == bool(local):
         parser.error("give either --release (cluster mode) or --dashboard-url / --start-local (local mode)")
@@ -135,12 +153,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, locust_args
 
 
-def locust_options(host: str, out: Path, locust_args: list[str]) -> argparse.Namespace:
-    """Locust's own parser (with chat.py's and shapes.py's options), locust.conf first, like the CLI."""
+def locust_options(config: Path, host: str, out: Path, locust_args: list[str]) -> argparse.Namespace:
+    """Locust's own parser (with chat.py's and shapes.py's options), the config file first, like the CLI."""
     parser = get_parser(default_config_files=[])
     defaults = [
         "--config",
-        str(LOCUST_CONF),
+        str(config),
         "--headless",
         "--llm-summary-file",
         str(out / "llm-summary.json"),
@@ -152,13 +170,12 @@ def select(deployments: dict[str, Deployment], wanted: list[str]) -> dict[str, D
     def matches(key: str, name: str) -> bool:
         return any(w in (key, name) for w in wanted)
 
-    chosen = {
-        key: d for key, d in deployments.items()
-        if d.autoscaling and d.autoscaling.scales and (not wanted or matches(key, d.name))
-    }  # fmt: skip
+    scaling = {key: d for key, d in deployments.items() if d.autoscaling and d.autoscaling.scales}
+    chosen = {key: d for key, d in scaling.items() if not wanted or matches(key, d.name)}
     if not chosen:
-        scaling = sorted(k for k, d in deployments.items() if d.autoscaling and d.autoscaling.scales)
-        raise SetupError(f"no autoscaling deployment matches {wanted or 'any'}; autoscaling ones: {scaling}")
+        raise NoSuchDeployment(
+            f"no autoscaling deployment matches {wanted or 'any'}; autoscaling: {sorted(scaling)}"
+        )
     return chosen
 
 
@@ -223,10 +240,11 @@ class Poller:
 
 
 class Checker:
-    def __init__(self, args, source, host: str, locust_args: list[str]):
+    def __init__(self, args, source, options: argparse.Namespace):
         self.args = args
         self.source = source
-        self.options = locust_options(host, args.out, locust_args)
+        self.options = options
+        host = options.host
         self.shape = shapes.StepLoadShape()
         self.env = Environment(
             user_classes=[chat.ChatUser],
@@ -274,6 +292,15 @@ class Checker:
             for c in check_reaction(r, deployments[r.deployment].graceful_shutdown_timeout_s, tol)
         ]
         checks += check_load(load)
+        violations = threshold_violations(stats, chat.ChatSettings.from_options(self.options).thresholds)
+        checks.append(
+            Check(
+                "*",
+                "load test thresholds (loadtest/chat.py)",
+                not violations,
+                "; ".join(violations) or "all met",
+            )
+        )
         return self._summary(reactions, checks, load, stats, clock.started_at)
 
     def _sample_until_done(self, deployments, expected: dict[str, int], starts: ReplicaStarts) -> None:
@@ -391,7 +418,12 @@ def target(args):
         yield (
             args.host,
             KubeRayServe(
-                args.kube_context, args.namespace, args.release, ray_token_from_env(), args.metrics_port
+                args.kube_context,
+                args.namespace,
+                args.release,
+                token=ray_token_from_env(),
+                metrics_port=args.metrics_port,
+                kubeconfig=args.kubeconfig,
             ),
         )
     else:
@@ -405,9 +437,18 @@ def main(argv: list[str] | None = None) -> int:
         with target(args) as (host, source):
             if not host:
                 raise SetupError("no --host to send load to")
-            deployments = wait_at_rest(source, args.deployment, args.ready_timeout_s)
+            options = locust_options(args.locust_config, host, args.out, locust_args)
+            models = [m.strip() for m in options.model.split(",") if m.strip()]
+            wanted = args.deployment or [llm_deployment_name(m) for m in models]
+            try:
+                deployments = wait_at_rest(source, wanted, args.ready_timeout_s)
+            except NoSuchDeployment:
+                if args.deployment or not wanted:
+                    raise
+                logger.warning("no autoscaling deployment %s; checking every autoscaling one", wanted)
+                deployments = wait_at_rest(source, [], args.ready_timeout_s)
             logger.info("checking %s; load to %s", sorted(deployments), host)
-            checker = Checker(args, source, host, locust_args)
+            checker = Checker(args, source, options)
             summary = checker.run(deployments)
             files = write_report(args.out, summary, checker.samples, checker.reactions)
     except SetupError as e:

@@ -23,6 +23,11 @@ def deployment_key(app: str, deployment: str) -> str:
     return f"{app}/{deployment}"
 
 
+def llm_deployment_name(model_id: str) -> str:
+    """The deployment Ray Serve LLM runs a model in (docs/contract.md: `/`→`--`, `.`→`_`)."""
+    return "LLMServer:" + model_id.replace("/", "--").replace(".", "_")
+
+
 @dataclass(frozen=True)
 class Autoscaling:
     min_replicas: int

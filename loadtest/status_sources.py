@@ -63,13 +63,19 @@ class KubeRayServe:
     """
 
     def __init__(
-        self, context: str | None, namespace: str, release: str, token: str = "", metrics_port: int = 8080
+        self,
+        context: str | None,
+        namespace: str,
+        release: str,
+        token: str = "",
+        metrics_port: int = 8080,
+        kubeconfig: str | None = None,
     ):
         from kubernetes import client, config  # only the cluster mode needs the kubernetes client
 
-        api = config.new_client_from_config(context=context)
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
+        self.api = config.new_client_from_config(config_file=kubeconfig, context=context)
+        self.core = client.CoreV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
         self.namespace = namespace
         self.release = release
         self.headers = ray_auth_headers(token)
@@ -83,16 +89,29 @@ class KubeRayServe:
         )
         return parse_rayservice(obj)
 
+    def _proxy_get(self, target: str, path: str) -> bytes:
+        """GET `path` of a service or pod ("services/<name>:<port>") through the API server's proxy.
+
+        The generated `connect_get_*_proxy_with_path` methods percent-encode the slashes of `path`,
+        so the proxied server would get `api%2Fserve%2F...`: the request is built here instead.
+        """
+        method, url, headers, _, _ = self.api.param_serialize(
+            method="GET",
+            resource_path=f"/api/v1/namespaces/{self.namespace}/{target}/proxy/{path}",
+            header_params=dict(self.headers),
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(method, url, header_params=headers, _request_timeout=REQUEST_TIMEOUT_S)
+        body = response.read()
+        if response.status != 200:
+            raise ConnectionError(f"GET {url}: HTTP {response.status}: {body[:300]!r}")
+        return body
+
     def serve_status(self) -> dict:
         status = self.rayservice()
         if not status.head_service:
             raise LookupError(f"RayService {self.name} reports no active cluster head service yet")
-        response = self.core.connect_get_namespaced_service_proxy_with_path(
-            f"{status.head_service}:dashboard", self.namespace, SERVE_STATUS_PATH,
-            _headers=self.headers, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S,
-        )  # fmt: skip
-        # Raw bytes: the generated client would turn the JSON into a Python repr string.
-        return json.loads(response.data)
+        return json.loads(self._proxy_get(f"services/{status.head_service}:dashboard", SERVE_STATUS_PATH))
 
     def metrics_text(self) -> str | None:
         cluster = self.rayservice().cluster_name
@@ -101,11 +120,7 @@ class KubeRayServe:
         ).items
         if not pods:
             return None
-        response = self.core.connect_get_namespaced_pod_proxy_with_path(
-            f"{pods[0].metadata.name}:{self.metrics_port}", self.namespace, "metrics",
-            _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S,
-        )  # fmt: skip
-        return response.data.decode()
+        return self._proxy_get(f"pods/{pods[0].metadata.name}:{self.metrics_port}", "metrics").decode()
 
     def describe(self) -> dict:
         return {

@@ -6,7 +6,6 @@ import pytest
 
 from loadtest.autoscale_analysis import (
     LoadTotals,
-    Replicas,
     ReplicaStarts,
     RequestWindow,
     Sample,
@@ -19,62 +18,20 @@ from loadtest.autoscale_analysis import (
     scale_events,
 )
 from loadtest.llm_stats import E2E, TTFT
-from loadtest.serve_status import Autoscaling, parse_serve_applications
+from loadtest.serve_status import parse_serve_applications
 from loadtest.step_plan import BASELINE, DROP, STEP
-from tests.loadtest.builders import LLM, T0, serve_doc
-
-KEY = f"llm/{LLM}"
-AUTO = Autoscaling(
-    min_replicas=1,
-    max_replicas=2,
-    target_ongoing_requests=2.0,
-    upscale_delay_s=2.0,
-    downscale_delay_s=15.0,
-    look_back_period_s=5.0,
-    metrics_interval_s=1.0,
+from tests.loadtest.builders import (
+    AUTO,
+    CLEAN,
+    DROP_AT,
+    KEY,
+    STEP_AT,
+    T0,
+    clean_starts,
+    replicas,
+    serve_doc,
+    timeline,
 )
-STEP_AT, DROP_AT = 10.0, 80.0
-
-
-def replicas(target: int, running: int, starting: int = 0, stopping: int = 0) -> Replicas:
-    return Replicas(target=target, running=running, starting=starting, stopping=stopping, status="HEALTHY")
-
-
-def timeline(changes: dict[float, Replicas], end: float = 120.0) -> list[Sample]:
-    """One sample a second; replica counts change at the given times and hold until the next change."""
-    samples, current = [], changes[0.0]
-    for second in range(int(end)):
-        t = float(second)
-        current = changes.get(t, current)
-        phase = BASELINE if t < STEP_AT else STEP if t < DROP_AT else DROP
-        samples.append(Sample(t=t, phase=phase, users=1, status_t=t, replicas={KEY: current}))
-    return samples
-
-
-# A clean cycle: decision 6 s after the step, the new replica created then and RUNNING 30 s later,
-# scale-down decided 17 s after the drop, the stopping replica gone 3 s after that.
-CLEAN = {
-    0.0: replicas(1, 1),
-    16.0: replicas(2, 1, starting=1),
-    46.0: replicas(2, 2),
-    97.0: replicas(1, 1, stopping=1),
-    100.0: replicas(1, 1),
-}
-
-
-def clean_starts() -> ReplicaStarts:
-    starts = ReplicaStarts(t0_wall=T0)
-    starts.observe(T0, parse_serve_applications(serve_doc()), initial=True)
-    created = T0 + 16.0
-    starts.observe(
-        T0 + 16.5,
-        parse_serve_applications(serve_doc(2, (("r0", "RUNNING", T0 - 100), ("r1", "STARTING", created)))),
-    )
-    starts.observe(
-        T0 + 46.0,
-        parse_serve_applications(serve_doc(2, (("r0", "RUNNING", T0 - 100), ("r1", "RUNNING", created)))),
-    )
-    return starts
 
 
 class TestPercentile:

@@ -1,0 +1,261 @@
+"""loadtest/chat.py run by the real `locust` CLI against vLLM's own OpenAI server on the tiny model.
+
+Locust runs in subprocesses: importing it here would monkey-patch this pytest process with gevent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LOCUST = Path(sys.executable).parent / "locust"
+PORT = 28001
+BASE_URL = f"http://127.0.0.1:{PORT}"
+API_KEY = secrets.token_hex(16)
+LLM_ROWS = {"TTFT", "ITL", "E2E", "TOKENS/S", "GOODPUT"}
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory):
+    """vLLM's OpenAI server on 127.0.0.1 with an API key, stopped (its whole process group) at the end."""
+    log = (tmp_path_factory.mktemp("vllm") / "server.log").open("w")
+    model = str(REPO / ".cache" / "tiny-llama")
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model,
+        "--served-model-name",
+        "tiny",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(PORT),
+        "--api-key",
+        API_KEY,
+        "--max-model-len",
+        "512",
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--kv-cache-memory-bytes",
+        "268435456",
+        "--disable-uvicorn-access-log",
+    ]
+    env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1"}
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"{BASE_URL}/v1/models", headers=auth(), timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(2)
+        else:
+            pytest.fail(f"vLLM server not ready (exit {server.poll()}); see {log.name}")
+        yield server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        log.close()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def locust(tmp_path: Path, *args: str, api_key: str | None = API_KEY, timeout: float = 180):
+    """`locust --config loadtest/locust.conf`; returns (process, LLM summary, final statistics)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    if api_key is not None:
+        env["OPENAI_API_KEY"] = api_key
+    cmd = [
+        str(LOCUST),
+        "--config",
+        "loadtest/locust.conf",
+        "--host",
+        BASE_URL,
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--model",
+        "tiny",
+        "--max-tokens",
+        "16",
+        "--prompt-mix",
+        "short=1,medium=1",
+        "--csv",
+        str(tmp_path / "run"),
+        "--json-file",
+        str(tmp_path / "stats"),
+        "--llm-summary-file",
+        str(tmp_path / "llm.json"),
+        *args,
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc, read_json(tmp_path / "llm.json", {}), read_json(tmp_path / "stats.json", [])
+
+
+def read_json(path: Path, missing):
+    return json.loads(path.read_text()) if path.exists() else missing
+
+
+def headless(tmp_path: Path, *args: str, **kwargs):
+    return locust(tmp_path, "--headless", "-t", "6s", "--only-summary", *args, **kwargs)
+
+
+def counts(entries: list[dict]) -> dict[str, int]:
+    """Requests per request type, from Locust's final statistics (--json-file)."""
+    totals: dict[str, int] = {}
+    for entry in entries:
+        totals[entry["method"]] = totals.get(entry["method"], 0) + entry["num_requests"]
+    return totals
+
+
+class TestChatHeadless:
+    def test_should_report_every_llm_metric_when_streaming(self, vllm_server, tmp_path):
+        proc, summary, rows = headless(tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        by_type = counts(rows)
+        assert by_type["POST"] == summary["requests"] > 0
+        # ITL needs two tokens; without --ignore-eos the random model may stop after one.
+        assert {t: by_type.get(t) for t in ("TTFT", "E2E", "TOKENS/S")} == dict.fromkeys(
+            ("TTFT", "E2E", "TOKENS/S"), by_type["POST"]
+        )
+        assert 0 < by_type["ITL"] <= by_type["POST"]
+        assert summary["failures"] == 0 and summary["output_tokens"] > 0
+        assert summary["p95_ms"]["TTFT"] <= summary["p95_ms"]["E2E"]
+        assert summary["threshold_violations"] == []
+
+    def test_should_generate_max_tokens_when_ignoring_eos(self, vllm_server, tmp_path):
+        proc, summary, rows = headless(tmp_path, "--ignore-eos")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        tokens = next(e for e in rows if e["method"] == "TOKENS/S")
+        assert tokens["total_content_length"] == 16 * tokens["num_requests"] == summary["output_tokens"]
+
+    def test_should_report_e2e_but_no_ttft_when_not_streaming(self, vllm_server, tmp_path):
+        proc, summary, rows = headless(tmp_path, "--no-stream")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        by_type = counts(rows)
+        assert by_type["E2E"] == by_type["POST"] > 0
+        assert "TTFT" not in by_type and "ITL" not in by_type
+        assert summary["p95_ms"]["TTFT"] is None
+
+    def test_should_exit_3_when_a_latency_threshold_fails(self, vllm_server, tmp_path):
+        proc, summary, _ = headless(tmp_path, "--max-p95-ttft-ms", "0.001")
+        assert proc.returncode == 3
+        assert summary["failures"] == 0
+        assert summary["threshold_violations"][0].startswith("p95 TTFT")
+        assert "threshold failed: p95 TTFT" in proc.stderr
+
+    def test_should_fail_requests_and_exit_3_when_the_api_key_is_missing(self, vllm_server, tmp_path):
+        proc, summary, _ = headless(tmp_path, api_key=None)
+        assert proc.returncode == 3
+        assert summary["requests"] == summary["failures"] > 0
+        failures = (tmp_path / "run_failures.csv").read_text()
+        assert "HTTP 401" in failures
+
+    def test_should_fail_requests_when_the_model_is_unknown(self, vllm_server, tmp_path):
+        proc, summary, _ = headless(tmp_path, "--model", "no-such-model")
+        assert proc.returncode == 3
+        assert summary["error_ratio"] == 1.0
+        assert "HTTP 404" in (tmp_path / "run_failures.csv").read_text()
+
+    def test_should_use_the_first_served_model_when_no_model_is_given(self, vllm_server, tmp_path):
+        proc, _, rows = headless(tmp_path, "--model", "")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert {e["name"] for e in rows if e["method"] == "POST"} == {"/v1/chat/completions [tiny]"}
+        assert "using tiny, the first of ['tiny']" in proc.stderr
+
+
+class TestChatWebUi:
+    def test_should_show_the_llm_tab_and_set_the_exit_code_when_run_from_the_web_ui(
+        self, vllm_server, tmp_path
+    ):
+        port = free_port()
+        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+        cmd = [
+            str(LOCUST),
+            "--config",
+            "loadtest/locust.conf",
+            "--host",
+            BASE_URL,
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "8s",
+            "--model",
+            "tiny",
+            "--max-tokens",
+            "16",
+            "--prompt-mix",
+            "short=1",
+            "--web-port",
+            str(port),
+            "--autostart",
+            "--autoquit",
+            "3",
+            "--max-p95-ttft-ms",
+            "0.001",
+        ]
+        ui = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            llm_rows, listening = self.poll_ui(ui, port)
+            index = httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text
+            code = ui.wait(timeout=60)
+        finally:
+            if ui.poll() is None:
+                ui.kill()
+        assert listening == {"127.0.0.1"}  # locust.conf keeps the web UI on loopback
+        assert '"extended_tabs": [{"key": "llm", "title": "LLM"}]' in index
+        assert '"max_tokens": {' in index  # chat.py's options are editable in the start form
+        assert llm_rows["requests"] > 0 and llm_rows["p95_ms TTFT"] > 0
+        assert code == 3  # the same thresholds decide the exit code after a web UI run
+
+    @staticmethod
+    def poll_ui(ui: subprocess.Popen, port: int) -> tuple[dict, set[str]]:
+        """The LLM tab's rows once requests have completed, and the web UI's listening addresses."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ui.poll() is None:
+            try:
+                stats = httpx.get(f"http://127.0.0.1:{port}/stats/requests", timeout=5).json()
+            except httpx.TransportError:
+                time.sleep(1)
+                continue
+            extended = {e["key"]: e["data"] for e in stats.get("extended_stats", [])}
+            rows = {row["metric"]: row["value"] for row in extended.get("llm", [])}
+            if rows.get("requests"):
+                conns = psutil.Process(ui.pid).net_connections("tcp")
+                return rows, {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN}
+            time.sleep(1)
+        pytest.fail(f"no LLM stats from the web UI; locust exited {ui.poll()}")
