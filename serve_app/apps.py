@@ -1,0 +1,56 @@
+"""Application builders: the only `import_path`s the chart's serveConfigV2 uses.
+
+Serve validates each application's `args` into the builder's pydantic annotation before calling it,
+so invalid values fail the deploy with the field's path. Deployment options (replicas, autoscaling,
+limits, health checks, resources) are not set here: they come from serveConfigV2's `deployments:`.
+"""
+
+from __future__ import annotations
+
+from ray import serve
+from ray.llm._internal.serve.core.configs.openai_api_models import to_model_metadata
+from ray.serve.deployment import Application
+from ray.serve.llm import build_llm_deployment
+from ray.serve.llm.ingress import make_fastapi_ingress
+
+from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, GatewayArgs, RagArgs
+from serve_app.embedder import Embedder
+from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
+from serve_app.llm import to_llm_config
+from serve_app.rag import RAG_ENDPOINTS, RagIngress
+from serve_app.web import make_api
+
+
+def build_gateway_app(args: GatewayArgs) -> Application:
+    """Application `llm`: one `LLMServer:<name>` per model behind the `OpenAiGateway` ingress."""
+    args = GatewayArgs.model_validate(args)
+    llm_configs = {m.name: to_llm_config(m, hf_token_env=args.hf_token_env) for m in args.models}
+    ingress_cls = make_fastapi_ingress(
+        OpenAiGateway,
+        endpoint_map=GATEWAY_ENDPOINTS,
+        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
+    )
+    options = OpenAiGateway.get_deployment_options(list(llm_configs.values()))
+    return serve.deployment(ingress_cls, name=GATEWAY_DEPLOYMENT, **options).bind(
+        llm_deployments={name: build_llm_deployment(config) for name, config in llm_configs.items()},
+        model_cards={name: to_model_metadata(name, config) for name, config in llm_configs.items()},
+        lora_paths={
+            name: config.lora_config.dynamic_lora_loading_path
+            for name, config in llm_configs.items()
+            if config.lora_config is not None
+        },
+        deployment_names={m.name: m.deployment_name for m in args.models},
+        api_keys_env=args.api_keys_env,
+    )
+
+
+def build_rag_app(args: RagArgs) -> Application:
+    """Application `rag`: `RagIngress` over an `Embedder`, generating through the `llm` application."""
+    args = RagArgs.model_validate(args)
+    ingress_cls = make_fastapi_ingress(
+        RagIngress,
+        endpoint_map=RAG_ENDPOINTS,
+        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
+    )
+    embedder = serve.deployment(Embedder, name=EMBEDDER_DEPLOYMENT).bind(args.embedding_model)
+    return serve.deployment(ingress_cls, name=RAG_DEPLOYMENT).bind(embedder=embedder, args=args)

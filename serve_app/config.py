@@ -1,0 +1,267 @@
+"""Pydantic models of each Serve application's `args` and of the gateway's `user_config`.
+
+Field names are the chart values' names in camelCase (docs/contract.md); Python attributes are their
+snake_case twins. Every model forbids unknown keys, so a typo in the values fails the deploy with the
+field's path in the message. Only pydantic is imported here: the chart's tests validate rendered
+`args` with these models without starting Ray.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+# A served model id: no ":" because Ray Serve LLM reads "<base>:<adapter>" as a LoRA adapter.
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")]
+RouteName = ModelName
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]
+
+CLOUD_PREFIXES = ("s3://", "gs://")
+LORA_PREFIXES = ("s3://", "gs://", "abfss://", "azure://")
+HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+LLM_SERVER_PREFIX = "LLMServer:"
+BUNDLED_EMBEDDING_MODELS = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+GATEWAY_DEPLOYMENT = "OpenAiGateway"
+RAG_DEPLOYMENT = "RagIngress"
+EMBEDDER_DEPLOYMENT = "Embedder"
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+
+
+def deployment_name(model_name: str) -> str:
+    """Ray Serve LLM's name for a model's deployment (`build_llm_deployment`)."""
+    return LLM_SERVER_PREFIX + model_name.replace("/", "--").replace(".", "_")
+
+
+@cache
+def vllm_engine_arg_names() -> frozenset[str]:
+    """Every keyword vLLM's engine and OpenAI frontend accept; imported lazily (vLLM is heavy)."""
+    import dataclasses
+
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.entrypoints.launchers.cli_args import FrontendArgs
+
+    return frozenset(f.name for cls in (AsyncEngineArgs, FrontendArgs) for f in dataclasses.fields(cls))
+
+
+class EngineArgs(_Args):
+    """vLLM engine settings; typed fields become vLLM's snake_case kwargs, `extraArgs` go verbatim."""
+
+    max_model_len: int | None = Field(default=None, gt=0)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = Field(default=None, gt=0)
+    extra_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extra_args")
+    @classmethod
+    def _only_untyped_vllm_args(cls, value: dict[str, Any]) -> dict[str, Any]:
+        owned = {name: field.alias for name, field in cls.model_fields.items() if name != "extra_args"}
+        owned |= {
+            "tensor_parallel_size": "tensorParallelSize",
+            "tokenizer": "tokenizerSource",
+            "model": "source",
+            "served_model_name": "name",
+        }
+        clashes = sorted(f"{key} (use {owned[key]})" for key in value if key in owned)
+        if clashes:
+            raise ValueError(f"set through their typed fields, not extraArgs: {', '.join(clashes)}")
+        unknown = sorted(set(value) - vllm_engine_arg_names())
+        if unknown:
+            raise ValueError(f"not vLLM engine arguments (snake_case names expected): {', '.join(unknown)}")
+        return value
+
+    def to_vllm_kwargs(self) -> dict[str, Any]:
+        typed = self.model_dump(exclude={"extra_args"}, exclude_none=True)
+        return {**typed, **self.extra_args}
+
+
+class LoraArgs(_Args):
+    dynamic_lora_loading_path: str
+    max_num_adapters_per_replica: int = Field(default=16, gt=0)
+
+    @field_validator("dynamic_lora_loading_path")
+    @classmethod
+    def _cloud_path(cls, value: str) -> str:
+        if not value.startswith(LORA_PREFIXES):
+            raise ValueError(f"must start with one of {', '.join(LORA_PREFIXES)}")
+        return value.rstrip("/")
+
+
+SourceKind = Literal["local", "cloud", "hf"]
+
+
+def source_kind(source: str) -> SourceKind:
+    """`/abs` and `./rel` are local paths, `s3://`/`gs://` cloud mirrors, anything else a HF id."""
+    if source.startswith(("/", "./")):
+        return "local"
+    if source.startswith(CLOUD_PREFIXES):
+        return "cloud"
+    return "hf"
+
+
+def _check_source(value: str) -> str:
+    kind = source_kind(value)
+    if kind == "cloud" and len(value.split("://", 1)[1].strip("/")) == 0:
+        raise ValueError("a cloud mirror needs a bucket, e.g. s3://bucket/models/llama")
+    if kind == "hf" and not HF_ID.match(value):
+        raise ValueError(
+            "expected a Hugging Face id (org/name), an s3:// or gs:// mirror, or a local path starting "
+            "with / or ./"
+        )
+    return value
+
+
+@cache
+def ray_accelerator_types() -> frozenset[str]:
+    from ray.util.accelerators import accelerators
+
+    return frozenset(v for k, v in vars(accelerators).items() if k.isupper() and isinstance(v, str))
+
+
+class ModelArgs(_Args):
+    name: ModelName
+    source: str
+    tokenizer_source: str | None = None
+    tensor_parallel_size: int = Field(default=1, gt=0)
+    accelerator: str | None = None
+    engine: EngineArgs = Field(default_factory=EngineArgs)
+    lora: LoraArgs | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _valid_source(cls, value: str) -> str:
+        return _check_source(value)
+
+    @field_validator("tokenizer_source")
+    @classmethod
+    def _valid_tokenizer_source(cls, value: str | None) -> str | None:
+        if value is not None and source_kind(_check_source(value)) == "cloud":
+            raise ValueError(
+                "vLLM loads tokenizers from a Hugging Face id or a local path, not a cloud mirror"
+            )
+        return value
+
+    @field_validator("accelerator")
+    @classmethod
+    def _known_accelerator(cls, value: str | None) -> str | None:
+        if value in (None, "cpu") or value in ray_accelerator_types():
+            return value
+        raise ValueError(
+            f"expected 'cpu' or a Ray accelerator type ({', '.join(sorted(ray_accelerator_types()))})"
+        )
+
+    @property
+    def deployment_name(self) -> str:
+        return deployment_name(self.name)
+
+
+class GatewayArgs(_Args):
+    """`args` of `serve_app.apps:build_gateway_app` (application `llm`)."""
+
+    models: list[ModelArgs] = Field(min_length=1)
+    hf_token_env: EnvVarName = "HF_TOKEN"
+    api_keys_env: EnvVarName = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, models: list[ModelArgs]) -> list[ModelArgs]:
+        for what, key in (("name", lambda m: m.name), ("deployment name", lambda m: m.deployment_name)):
+            seen = [key(m) for m in models]
+            dupes = sorted({k for k in seen if seen.count(k) > 1})
+            if dupes:
+                raise ValueError(f"models share a {what}: {', '.join(dupes)}")
+        return models
+
+
+class CanaryArm(_Args):
+    model: ModelName
+    weight: float = Field(ge=0)
+
+
+class Canary(_Args):
+    name: RouteName
+    sticky_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
+    arms: list[CanaryArm] = Field(min_length=1)
+
+    @field_validator("arms")
+    @classmethod
+    def _weights_sum_to_100(cls, arms: list[CanaryArm]) -> list[CanaryArm]:
+        total = sum(arm.weight for arm in arms)
+        if abs(total - 100) > 1e-6:
+            raise ValueError(f"arm weights must sum to 100, got {total:g}")
+        return arms
+
+
+class RoutingConfig(_Args):
+    """`user_config` of the `OpenAiGateway` deployment; applied by `reconfigure` without a restart."""
+
+    aliases: dict[RouteName, str] = Field(default_factory=dict)
+    size_tiers: dict[RouteName, str] = Field(default_factory=dict)
+    canaries: list[Canary] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> RoutingConfig:
+        names = [*self.aliases, *self.size_tiers, *(c.name for c in self.canaries)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"a name may be an alias, a size tier or a canary, not several: {', '.join(dupes)}"
+            )
+        return self
+
+
+class MilvusArgs(_Args):
+    uri: str = Field(min_length=1)
+    collection: str = Field(default="docs", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    token_env: EnvVarName = ""
+
+
+class LlmTarget(_Args):
+    app: str = Field(default="llm", min_length=1)
+    model: RouteName
+
+
+DEFAULT_PROMPT_TEMPLATE = (
+    "Answer the question using only the context below. If the context does not contain the answer, "
+    "say so.\n\nContext:\n{context}\n\nQuestion: {question}"
+)
+
+
+class RagArgs(_Args):
+    """`args` of `serve_app.apps:build_rag_app` (application `rag`)."""
+
+    embedding_model: str = "all-MiniLM-L6-v2"
+    milvus: MilvusArgs
+    llm: LlmTarget
+    top_k: int = Field(default=4, ge=1, le=100)
+    score_threshold: float = Field(default=0.2, ge=-1, le=1)
+    prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+    api_keys_env: EnvVarName = ""
+    max_body_bytes: int = Field(default=8 * 1_048_576, ge=1024, le=256 * 1_048_576)
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _local_embedding_model(cls, value: str) -> str:
+        if value in BUNDLED_EMBEDDING_MODELS or value.startswith("/"):
+            return value
+        raise ValueError(
+            "expected all-MiniLM-L6-v2 (bundled, offline) or the absolute path of a sentence-transformers "
+            "model"
+        )
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_placeholders(cls, value: str) -> str:
+        missing = [p for p in ("{context}", "{question}") if p not in value]
+        if missing:
+            raise ValueError(f"missing placeholder(s) {', '.join(missing)}")
+        return value

@@ -1,0 +1,72 @@
+"""A model's args → Ray Serve LLM's `LLMConfig`, from which `build_llm_deployment` makes its `LLMServer`."""
+
+from __future__ import annotations
+
+import os
+
+from ray.llm._internal.common.callbacks.base import CallbackBase, CallbackConfig
+from ray.serve.llm import CloudMirrorConfig, LLMConfig, LoraConfig, ModelLoadingConfig
+
+from serve_app.config import ModelArgs, source_kind
+
+HF_TOKEN = "HF_TOKEN"
+
+
+class HfTokenFromEnv(CallbackBase):
+    """Exposes the token held by the variable `hfTokenEnv` names as HF_TOKEN before the model downloads.
+
+    vLLM, huggingface_hub and Ray Serve LLM's download tasks all read HF_TOKEN; the callback runs in
+    the replica, so the token never enters the (visible) deployment config.
+    """
+
+    async def on_before_node_init(self) -> None:
+        token = os.environ.get(self.kwargs["env"])
+        if token:
+            os.environ[HF_TOKEN] = token
+            self.ctx.runtime_env.setdefault("env_vars", {})[HF_TOKEN] = token
+
+
+def resolve_path(source: str) -> str:
+    """A `./` path is relative to $MODEL_ROOT (set by `make serve`), else to the working directory."""
+    if source.startswith("./"):
+        return os.path.normpath(os.path.join(os.environ.get("MODEL_ROOT") or os.getcwd(), source))
+    return source
+
+
+def model_source(source: str) -> str | CloudMirrorConfig:
+    return CloudMirrorConfig(bucket_uri=source) if source_kind(source) == "cloud" else resolve_path(source)
+
+
+def to_llm_config(model: ModelArgs, *, hf_token_env: str) -> LLMConfig:
+    engine_kwargs = {**model.engine.to_vllm_kwargs(), "tensor_parallel_size": model.tensor_parallel_size}
+    if model.tokenizer_source:
+        engine_kwargs["tokenizer"] = resolve_path(model.tokenizer_source)
+    if model.lora:
+        engine_kwargs.setdefault("enable_lora", True)
+    if model.accelerator == "cpu":
+        hardware = {"accelerator_config": {"kind": "cpu"}}
+    else:
+        hardware = {"accelerator_type": model.accelerator} if model.accelerator else {}
+    callback = (
+        {
+            "callback_config": CallbackConfig(
+                callback_class=HfTokenFromEnv, callback_kwargs={"env": hf_token_env}
+            )
+        }
+        if hf_token_env not in ("", HF_TOKEN)
+        else {}
+    )
+    return LLMConfig(
+        model_loading_config=ModelLoadingConfig(model_id=model.name, model_source=model_source(model.source)),
+        engine_kwargs=engine_kwargs,
+        lora_config=(
+            LoraConfig(
+                dynamic_lora_loading_path=model.lora.dynamic_lora_loading_path,
+                max_num_adapters_per_replica=model.lora.max_num_adapters_per_replica,
+            )
+            if model.lora
+            else None
+        ),
+        **hardware,
+        **callback,
+    )
