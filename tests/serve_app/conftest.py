@@ -1,0 +1,70 @@
+"""Session fixtures: one loopback-only Ray, the tiny models and both applications, deployed once."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serve_app.cluster import HOST, LoopbackRay
+from tests.serve_app.deployment import API_KEY, KEYS_ENV, Stack, serve_config
+
+REPO = Path(__file__).resolve().parents[2]
+SERVE_PORT = int(os.environ.get("SERVE_APP_TEST_PORT", "18000"))
+DEPLOY_TIMEOUT_S = 900
+
+
+def _make_tiny_model():
+    spec = importlib.util.spec_from_file_location("make_tiny_model", REPO / "tools" / "make_tiny_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_model
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two versions of the tiny Llama (different random weights), made here; nothing is downloaded."""
+    root = tmp_path_factory.mktemp("models")
+    make = _make_tiny_model()
+    return {"tiny": make(root / "tiny", seed=0), "tiny-v2": make(root / "tiny-v2", seed=1)}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Iterator[Stack]:
+    # A short root: Ray's unix socket paths must stay under 108 characters.
+    root = Path(os.environ.get("SERVE_APP_TEST_TMP", "/tmp")) / f"sa-{os.getpid()}"
+    ray = LoopbackRay(
+        root=root,
+        env={
+            # Workers import serve_app from the checkout, like `make serve`.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "MODEL_ROOT": str(model_dirs["tiny"].parent),
+            "VLLM_HOST_IP": HOST,
+            "RAY_NODE_IP_ADDRESS": HOST,
+            # Without it Ray swaps a loopback node address for the machine's network address.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            # Ray Serve LLM's own worker setup hook is a no-op that would replace serve_app.loopback's.
+            "RAYLLM_ENABLE_WORKER_PROCESS_SETUP_HOOK": "0",
+            # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
+            "RAY_metrics_report_interval_ms": "1000",
+            "HF_HUB_OFFLINE": "1",
+            KEYS_ENV: f"{API_KEY},sk-second-key",
+        },
+    )
+    ray.start()
+    try:
+        stack = Stack(
+            ray=ray,
+            config=serve_config(model_dirs, root / "rag" / "docs.db", SERVE_PORT),
+            serve_port=SERVE_PORT,
+        )
+        try:
+            stack.deploy(stack.config, timeout_s=DEPLOY_TIMEOUT_S)
+        except (RuntimeError, TimeoutError) as err:
+            pytest.fail(f"{err}\n--- ray start log ---\n{ray.log_tail()}")
+        yield stack
+    finally:
+        ray.stop()

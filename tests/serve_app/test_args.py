@@ -1,0 +1,241 @@
+"""Application args (docs/contract.md) → pydantic validation → Ray Serve LLM's LLMConfig; no Ray cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from ray.llm._internal.serve.core.server.builder import _get_deployment_name
+from ray.serve.llm import CloudMirrorConfig
+
+from serve_app.config import (
+    GATEWAY_DEPLOYMENT,
+    LLM_SERVER_PREFIX,
+    GatewayArgs,
+    ModelArgs,
+    RagArgs,
+    RoutingConfig,
+)
+from serve_app.llm import HF_TOKEN, HfTokenFromEnv, to_llm_config
+
+# The example of docs/contract.md, as the chart renders it.
+CONTRACT_MODEL = {
+    "name": "llama-3-8b",
+    "source": "meta-llama/Llama-3.1-8B-Instruct",
+    "tokenizerSource": None,
+    "tensorParallelSize": 1,
+    "accelerator": "L40S",
+    "engine": {
+        "maxModelLen": 8192,
+        "gpuMemoryUtilization": 0.9,
+        "dtype": "auto",
+        "enforceEager": False,
+        "maxNumSeqs": 256,
+        "extraArgs": {},
+    },
+    "lora": None,
+}
+CONTRACT_RAG = {
+    "embeddingModel": "all-MiniLM-L6-v2",
+    "milvus": {"uri": "/tmp/rag.db", "collection": "docs", "tokenEnv": ""},
+    "llm": {"app": "llm", "model": "chat"},
+    "topK": 4,
+    "scoreThreshold": 0.2,
+    "promptTemplate": "Context: {context}\nQuestion: {question}",
+}
+
+
+def model(**overrides) -> ModelArgs:
+    return ModelArgs.model_validate({**CONTRACT_MODEL, **overrides})
+
+
+def error_locations(exc: ValidationError) -> set[str]:
+    return {".".join(str(p) for p in err["loc"]) for err in exc.errors()}
+
+
+class TestGatewayArgs:
+    def test_should_accept_the_contract_example_when_validated(self) -> None:
+        args = GatewayArgs.model_validate(
+            {"models": [CONTRACT_MODEL], "hfTokenEnv": "HF_TOKEN", "apiKeysEnv": "", "maxBodyBytes": 1048576}
+        )
+        assert args.models[0].deployment_name == "LLMServer:llama-3-8b"
+
+    @pytest.mark.parametrize(
+        ("change", "location"),
+        [
+            ({"engine": {"maxModelLen": 0}}, "models.0.engine.maxModelLen"),
+            ({"engine": {"gpuMemoryUtilization": 1.5}}, "models.0.engine.gpuMemoryUtilization"),
+            ({"engine": {"dtype": "int3"}}, "models.0.engine.dtype"),
+            ({"engine": {"max_model_len": 512}}, "models.0.engine.max_model_len"),
+            ({"engine": {"extraArgs": {"not_a_vllm_arg": 1}}}, "models.0.engine.extraArgs"),
+            ({"engine": {"extraArgs": {"max_model_len": 512}}}, "models.0.engine.extraArgs"),
+            ({"accelerator": "L41S"}, "models.0.accelerator"),
+            ({"source": "http://example.com/model"}, "models.0.source"),
+            ({"source": "s3://"}, "models.0.source"),
+            ({"tokenizerSource": "s3://bucket/tok"}, "models.0.tokenizerSource"),
+            ({"name": "base:adapter"}, "models.0.name"),
+            ({"tensorParallelSize": 0}, "models.0.tensorParallelSize"),
+            ({"lora": {"dynamicLoraLoadingPath": "/local/adapters"}}, "models.0.lora.dynamicLoraLoadingPath"),
+            ({"workerGroup": "gpu"}, "models.0.workerGroup"),
+        ],
+    )
+    def test_should_name_the_field_when_a_value_is_invalid(self, change: dict, location: str) -> None:
+        with pytest.raises(ValidationError) as err:
+            GatewayArgs.model_validate({"models": [{**CONTRACT_MODEL, **change}]})
+        assert location in error_locations(err.value)
+
+    def test_should_explain_the_problem_when_extra_args_repeat_a_typed_field(self) -> None:
+        with pytest.raises(ValidationError, match=r"max_model_len \(use maxModelLen\)"):
+            model(engine={"extraArgs": {"max_model_len": 512}})
+
+    def test_should_refuse_models_when_their_deployment_names_collide(self) -> None:
+        with pytest.raises(ValidationError, match="LLMServer:org--m_1"):
+            GatewayArgs.model_validate(
+                {"models": [{**CONTRACT_MODEL, "name": "org/m.1"}, {**CONTRACT_MODEL, "name": "org--m_1"}]}
+            )
+
+    @pytest.mark.parametrize("field", ["apiKeysEnv", "hfTokenEnv"])
+    def test_should_refuse_an_env_var_name_when_it_is_not_a_shell_name(self, field: str) -> None:
+        with pytest.raises(ValidationError) as err:
+            GatewayArgs.model_validate({"models": [CONTRACT_MODEL], field: "MY-KEYS"})
+        assert field in error_locations(err.value)
+
+
+class TestRoutingConfig:
+    def test_should_refuse_a_name_when_it_is_both_alias_and_tier(self) -> None:
+        with pytest.raises(ValidationError, match="not several: small"):
+            RoutingConfig.model_validate({"aliases": {"small": "a"}, "sizeTiers": {"small": "b"}})
+
+    def test_should_refuse_a_canary_when_its_weights_do_not_sum_to_100(self) -> None:
+        with pytest.raises(ValidationError, match="sum to 100, got 95"):
+            RoutingConfig.model_validate(
+                {
+                    "canaries": [
+                        {"name": "ab", "arms": [{"model": "a", "weight": 90}, {"model": "b", "weight": 5}]}
+                    ]
+                }
+            )
+
+
+class TestRagArgs:
+    def test_should_accept_the_contract_example_when_validated(self) -> None:
+        assert RagArgs.model_validate(CONTRACT_RAG).top_k == 4
+
+    @pytest.mark.parametrize(
+        ("change", "location"),
+        [
+            ({"promptTemplate": "Question: {question}"}, "promptTemplate"),
+            ({"topK": 0}, "topK"),
+            ({"scoreThreshold": 2}, "scoreThreshold"),
+            ({"embeddingModel": "BAAI/bge-small"}, "embeddingModel"),
+            ({"milvus": {"uri": "/tmp/x.db", "collection": "bad-name"}}, "milvus.collection"),
+            ({"llm": {"app": "llm"}}, "llm.model"),
+        ],
+    )
+    def test_should_name_the_field_when_a_value_is_invalid(self, change: dict, location: str) -> None:
+        with pytest.raises(ValidationError) as err:
+            RagArgs.model_validate({**CONTRACT_RAG, **change})
+        assert location in error_locations(err.value)
+
+
+class TestLlmConfig:
+    def test_should_map_typed_engine_fields_to_vllm_kwargs_when_converting(self) -> None:
+        config = to_llm_config(
+            model(
+                tensorParallelSize=2,
+                engine={**CONTRACT_MODEL["engine"], "extraArgs": {"enable_prefix_caching": True}},
+            ),
+            hf_token_env="HF_TOKEN",
+        )
+        assert config.engine_kwargs == {
+            "max_model_len": 8192,
+            "gpu_memory_utilization": 0.9,
+            "dtype": "auto",
+            "enforce_eager": False,
+            "max_num_seqs": 256,
+            "enable_prefix_caching": True,
+            "tensor_parallel_size": 2,
+        }
+
+    def test_should_leave_unset_engine_fields_to_vllm_when_they_are_null(self) -> None:
+        config = to_llm_config(model(engine={"maxModelLen": 512}), hf_token_env="HF_TOKEN")
+        assert config.engine_kwargs == {"max_model_len": 512, "tensor_parallel_size": 1}
+
+    def test_should_resolve_a_dot_path_against_model_root_when_it_is_set(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("MODEL_ROOT", str(tmp_path))
+        config = to_llm_config(model(source="./models/tiny", tokenizerSource="./tok"), hf_token_env="")
+        assert config.model_loading_config.model_source == str(tmp_path / "models" / "tiny")
+        assert config.engine_kwargs["tokenizer"] == str(tmp_path / "tok")
+
+    def test_should_resolve_a_dot_path_against_the_cwd_when_model_root_is_unset(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.delenv("MODEL_ROOT", raising=False)
+        monkeypatch.chdir(tmp_path)
+        assert to_llm_config(model(source="./m"), hf_token_env="").model_loading_config.model_source == str(
+            tmp_path / "m"
+        )
+
+    @pytest.mark.parametrize("source", ["/models/llama", "meta-llama/Llama-3.1-8B-Instruct", "gpt2"])
+    def test_should_keep_the_source_when_it_is_an_absolute_path_or_a_hf_id(self, source: str) -> None:
+        assert (
+            to_llm_config(model(source=source), hf_token_env="").model_loading_config.model_source == source
+        )
+
+    @pytest.mark.parametrize("source", ["s3://bucket/models/llama", "gs://bucket/llama"])
+    def test_should_mirror_from_the_bucket_when_the_source_is_a_cloud_uri(self, source: str) -> None:
+        loaded = to_llm_config(model(source=source), hf_token_env="").model_loading_config.model_source
+        assert isinstance(loaded, CloudMirrorConfig)
+        assert loaded.bucket_uri == source
+
+    def test_should_enable_lora_and_configure_adapters_when_lora_is_set(self) -> None:
+        config = to_llm_config(
+            model(lora={"dynamicLoraLoadingPath": "s3://bucket/adapters/", "maxNumAdaptersPerReplica": 4}),
+            hf_token_env="",
+        )
+        assert config.engine_kwargs["enable_lora"] is True
+        assert config.lora_config.dynamic_lora_loading_path == "s3://bucket/adapters"
+        assert config.lora_config.max_num_adapters_per_replica == 4
+
+    # The engine's bundles, which LLMServer merges with the replica actor's own CPU; read without Ray
+    # (LLMServer.get_deployment_options would start or join a cluster to read the runtime env).
+    def test_should_ask_only_for_cpus_when_the_accelerator_is_cpu(self) -> None:
+        engine = to_llm_config(
+            model(accelerator="cpu", tensorParallelSize=2), hf_token_env=""
+        ).get_engine_config()
+        assert engine.placement_bundles == [{"CPU": 1}, {"CPU": 1}]
+        assert engine.get_initialization_kwargs()["distributed_executor_backend"] == "mp"
+
+    def test_should_ask_for_the_accelerator_type_when_a_gpu_is_named(self) -> None:
+        engine = to_llm_config(model(accelerator="L40S"), hf_token_env="").get_engine_config()
+        assert engine.placement_bundles == [{"GPU": 1, "accelerator_type:L40S": 0.001}]
+
+    @pytest.mark.parametrize("name", ["llama-3-8b", "org/model.v1"])
+    def test_should_name_the_deployment_like_ray_serve_llm_when_building(self, name: str) -> None:
+        config = to_llm_config(model(name=name), hf_token_env="")
+        assert model(name=name).deployment_name == LLM_SERVER_PREFIX + _get_deployment_name(config)
+        assert GATEWAY_DEPLOYMENT == "OpenAiGateway"
+
+    def test_should_copy_the_token_to_hf_token_when_another_variable_holds_it(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MY_HF", "hf_secret")
+        # Recorded, so the callback's write to os.environ is undone after the test.
+        monkeypatch.setenv(HF_TOKEN, "")
+        config = to_llm_config(model(), hf_token_env="MY_HF")
+        callback = config.callback_config.callback_class(
+            llm_config=config, ctx_kwargs={"runtime_env": {}}, **config.callback_config.callback_kwargs
+        )
+        assert isinstance(callback, HfTokenFromEnv)
+        asyncio.run(callback.on_before_node_init())
+        assert callback.ctx.runtime_env["env_vars"][HF_TOKEN] == "hf_secret"
+        assert os.environ[HF_TOKEN] == "hf_secret"
+
+    def test_should_not_install_a_callback_when_the_token_is_already_in_hf_token(self) -> None:
+        config = to_llm_config(model(), hf_token_env=HF_TOKEN)
+        assert config.callback_config.callback_class is not HfTokenFromEnv

@@ -1,0 +1,137 @@
+"""Exceptions → OpenAI errors, and the guard middleware, on the real FastAPI app without Ray Serve."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+
+import pytest
+from fastapi import HTTPException, Request
+from fastapi.testclient import TestClient
+from ray.exceptions import ActorDiedError, RayTaskError
+from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+from serve_app.errors import OVERLOAD_RETRY_AFTER_S, ApiError, api_error, guard_stream
+from serve_app.guard import load_api_keys
+from serve_app.routing import UnknownModelError
+from serve_app.web import make_api
+
+KEYS_ENV = "ERRORS_TEST_KEYS"
+
+
+class TestApiError:
+    @pytest.mark.parametrize(
+        ("exc", "status", "code"),
+        [
+            (UnknownModelError("gpt-4"), 404, "model_not_found"),
+            (BackPressureError(num_queued_requests=4, max_queued_requests=4), 503, "overloaded"),
+            (BackPressureError(4, 4, status_code=429, retry_after_s=7), 429, "overloaded"),
+            (HTTPException(404, "nope"), 404, "not_found"),
+            (OpenAIHTTPException(400, "bad temperature"), 400, "invalid_request"),
+            (OpenAIHTTPException(500, "engine died"), 503, "upstream_unavailable"),
+            (OpenAIHTTPException(408, "timed out"), 503, "upstream_unavailable"),
+            (ActorDiedError(), 503, "upstream_unavailable"),
+            (DeploymentUnavailableError("LLMServer:x"), 503, "upstream_unavailable"),
+            (TimeoutError(), 503, "upstream_unavailable"),
+            (ValueError("messages must not be empty"), 400, "invalid_request"),
+            (RuntimeError("a bug"), 503, "upstream_unavailable"),
+            (KeyError("a bug"), 503, "upstream_unavailable"),
+        ],
+    )
+    def test_should_map_to_status_and_code_when_an_exception_is_raised(
+        self, exc: Exception, status: int, code: str
+    ) -> None:
+        error = api_error(exc)
+        assert (error.status, error.code) == (status, code)
+        assert set(error.body()["error"]) == {"message", "type", "param", "code"}
+
+    def test_should_ask_to_retry_after_when_the_server_side_is_at_fault(self) -> None:
+        assert api_error(BackPressureError(4, 4)).headers()["Retry-After"] == str(OVERLOAD_RETRY_AFTER_S)
+        assert api_error(BackPressureError(4, 4, retry_after_s=6.2)).headers()["Retry-After"] == "7"
+        assert "Retry-After" in api_error(ActorDiedError()).headers()
+        assert "Retry-After" not in api_error(ValueError("x")).headers()
+
+    def test_should_map_the_cause_when_another_deployment_raised_it(self) -> None:
+        cause = ApiError(404, "no such model", code="model_not_found")
+        wrapped = RayTaskError("chat_completion", "traceback", cause).as_instanceof_cause()
+        assert api_error(wrapped).body() == cause.body()
+
+    def test_should_survive_pickling_when_it_crosses_a_deployment_handle(self) -> None:
+        error = pickle.loads(pickle.dumps(ApiError(503, "busy", code="overloaded", retry_after=2)))
+        assert (error.status, error.code, error.headers()["Retry-After"]) == (503, "overloaded", "2")
+
+    def test_should_end_a_stream_with_an_error_event_when_upstream_fails(self) -> None:
+        async def chunks():
+            yield "data: {}\n\n"
+            raise ActorDiedError()
+
+        async def collect() -> list[str]:
+            return [c async for c in guard_stream(chunks())]
+
+        first, last = asyncio.run(collect())
+        assert first == "data: {}\n\n"
+        assert '"code": "upstream_unavailable"' in last
+        assert last.endswith("data: [DONE]\n\n")
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv(KEYS_ENV, "k1, k2")
+    app = make_api(max_body_bytes=1024, api_keys_env=KEYS_ENV)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict:
+        return {"bytes": len(await request.body())}
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/boom")
+    async def boom() -> dict:
+        raise RuntimeError("unexpected")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+class TestGuard:
+    def test_should_pass_the_body_through_when_authorized_and_small(self, client: TestClient) -> None:
+        response = client.post("/echo", content=b"x" * 1024, headers={"Authorization": "Bearer k2"})
+        assert response.json() == {"bytes": 1024}
+
+    @pytest.mark.parametrize("authorization", [None, "Bearer k3", "Basic k1", "Bearer", "k1"])
+    def test_should_answer_401_when_the_key_is_not_a_configured_bearer(
+        self, client: TestClient, authorization: str | None
+    ) -> None:
+        headers = {"Authorization": authorization} if authorization else {}
+        response = client.post("/echo", content=b"{}", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_error"
+
+    def test_should_answer_413_without_reading_when_content_length_is_too_big(
+        self, client: TestClient
+    ) -> None:
+        response = client.post("/echo", content=b"x" * 1025, headers={"Authorization": "Bearer k1"})
+        assert response.status_code == 413
+
+    def test_should_answer_413_when_a_chunked_body_exceeds_the_limit(self, client: TestClient) -> None:
+        response = client.post(
+            "/echo", content=iter([b"x" * 600, b"x" * 600]), headers={"Authorization": "Bearer k1"}
+        )
+        assert response.status_code == 413
+
+    def test_should_let_probes_in_without_a_key_when_keys_are_required(self, client: TestClient) -> None:
+        assert client.get("/healthz").status_code == 200
+
+    def test_should_answer_503_not_500_when_a_handler_fails_unexpectedly(self, client: TestClient) -> None:
+        response = client.get("/boom", headers={"Authorization": "Bearer k1"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "upstream_unavailable"
+
+    def test_should_refuse_to_start_when_the_key_variable_is_empty(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(KEYS_ENV, " , ")
+        with pytest.raises(RuntimeError, match=KEYS_ENV):
+            load_api_keys(KEYS_ENV)
