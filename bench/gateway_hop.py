@@ -1,0 +1,282 @@
+"""Gateway hop: a chat request through the gateway vs the same request to the model's deployment handle.
+
+    python -m bench.gateway_hop --backend zero-work|tiny-vllm [--profile]
+
+Runs the chart's local run (values/local-cpu.yaml through tools/serve_local.py) and drives it as a
+Ray driver, with three arms on the same `LLMServer:tiny` replica, interleaved request by request:
+
+- direct:          `LLMServer:tiny` handle `.chat` from this driver (the baseline);
+- gateway-handle:  `OpenAiGateway.chat_completion` handle (the call the RAG app makes): the
+                   gateway deployment hop alone, without HTTP;
+- gateway-http:    `POST /v1/chat/completions` through Serve's HTTP proxy and the gateway, what
+                   clients send: the hop the targets are about.
+
+Backends: `zero-work` answers instantly (bench/zero_engine.py: every LLMServer's engine swapped
+through Ray Serve LLM's RAYLLM_VLLM_ENGINE_CLS), so only the serving path is timed; `tiny-vllm`
+is the preset's real vLLM engine on the tiny model. Latency: one request at a time. Max
+requests/s: a closed loop of `--concurrency` callers per arm in short windows, A/B/C alternating.
+`--profile` then loads the gateway path once more while py-spy samples the proxy, the gateway
+and the LLMServer replica.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import profile, report
+from bench.local_run import HOST, MODEL, PORTS, chart_local_run, non_loopback_listeners, process_named
+from bench.stats import Target, difference, interleaved, ratio, summary, table, targets_table
+from loadtest.openai_wire import CHAT_PATH, build_chat_body
+from serve_app.config import GATEWAY_DEPLOYMENT, deployment_name
+
+DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP = "direct", "gateway-handle", "gateway-http"
+ARMS = (DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP)
+ADDED_P50_TARGET_MS = 2.0
+RPS_RATIO_TARGET = 0.8
+APP = "llm"  # the gateway application's name in the chart's serveConfigV2
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    env: dict[str, str]
+    max_tokens: int
+    ignore_eos: bool
+    latency_requests: int  # per arm
+    window_s: float
+    concurrency: int  # <= the preset's LLMServer max_ongoing + max_queued, so nothing is rejected
+
+
+BACKENDS = {
+    "zero-work": Backend(
+        "zero-work", {"RAYLLM_VLLM_ENGINE_CLS": "bench.zero_engine.ZeroWorkEngine"}, 1, False, 400, 4.0, 16
+    ),
+    # Fixed-length answers (ignore_eos), so every arm asks the engine for the same work.
+    "tiny-vllm": Backend("tiny-vllm", {}, 16, True, 120, 6.0, 8),
+}
+
+Call = Callable[[], Awaitable[None]]
+
+
+async def latencies_ms(arms: dict[str, Call], per_arm: int, warmup: int, rng: random.Random) -> dict:
+    """One request at a time, the arms interleaved in shuffled rounds; warm-up rounds untimed."""
+    for name in interleaved(list(arms), warmup, rng):
+        await arms[name]()
+    samples: dict[str, list[float]] = {name: [] for name in arms}
+    for name in interleaved(list(arms), per_arm, rng):
+        start = time.perf_counter()
+        await arms[name]()
+        samples[name].append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def closed_loop_rps(call: Call, concurrency: int, window_s: float) -> float:
+    """Requests completed per second by `concurrency` callers that stop starting requests after window_s."""
+    start = time.perf_counter()
+    deadline = start + window_s
+    done = 0
+
+    async def caller() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await call()
+            done += 1
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    # In-flight requests finish after the deadline; counting them, count their time too.
+    return done / (time.perf_counter() - start)
+
+
+async def windows_rps(arms: dict[str, Call], backend: Backend, rounds: int, rng: random.Random) -> dict:
+    rps: dict[str, list[float]] = {name: [] for name in arms}
+    for name in interleaved(list(arms), rounds, rng):
+        rps[name].append(round(await closed_loop_rps(arms[name], backend.concurrency, backend.window_s), 2))
+    return rps
+
+
+def make_arms(session, body: dict) -> dict[str, Call]:
+    from ray import serve
+    from ray.llm._internal.serve.core.configs.openai_api_models import (
+        ChatCompletionRequest,
+        ChatCompletionResponse,
+    )
+
+    # The options the gateway itself puts on its LLMServer handles (OpenAiIngress).
+    llm = serve.get_deployment_handle(deployment_name(MODEL), app_name=APP).options(stream=True)
+    gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=APP)
+    url = f"http://{HOST}:{PORTS['SERVE']}{CHAT_PATH}"
+
+    async def direct() -> None:
+        responses = [r async for r in llm.chat.remote(ChatCompletionRequest.model_validate(body), None)]
+        if len(responses) != 1 or not isinstance(responses[0], ChatCompletionResponse):
+            raise RuntimeError(f"LLMServer answered {responses!r:.300}")
+
+    async def gateway_handle() -> None:
+        answer = await gateway.chat_completion.remote(body, {}, uuid.uuid4().hex)
+        if not answer["completion"]["choices"]:
+            raise RuntimeError(f"gateway answered {answer!r:.300}")
+
+    async def gateway_http() -> None:
+        async with session.post(url, json=body) as response:
+            payload = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
+
+    return {DIRECT: direct, GATEWAY_HANDLE: gateway_handle, GATEWAY_HTTP: gateway_http}
+
+
+async def measure(
+    backend: Backend, args: argparse.Namespace, on_loaded: Callable[[Call], Awaitable[dict]]
+) -> dict:
+    import aiohttp
+
+    rng = random.Random(args.seed)
+    body = build_chat_body(
+        MODEL, [{"role": "user", "content": "Say ok."}], max_tokens=backend.max_tokens, stream=False,
+        ignore_eos=backend.ignore_eos,
+    )  # fmt: skip
+    # One keep-alive connection per concurrent caller, like a client pool.
+    connector = aiohttp.TCPConnector(limit=backend.concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        arms = make_arms(session, body)
+        latency = await latencies_ms(arms, backend.latency_requests, args.warmup, rng)
+        rps = await windows_rps(arms, backend, args.rounds, rng)
+        profiles = await on_loaded(arms[GATEWAY_HTTP])
+    return {"body": body, "latency_samples_ms": latency, "rps_windows": rps, "profiles": profiles}
+
+
+def analyse(raw: dict) -> dict:
+    latency = {name: summary(values) for name, values in raw["latency_samples_ms"].items()}
+    rps = {name: summary(values) for name, values in raw["rps_windows"].items()}
+    base_rps = rps[DIRECT]["p50"]
+    return {
+        "latency_ms": latency,
+        "added_latency_ms": {
+            name: difference(latency[name], latency[DIRECT]) for name in ARMS if name != DIRECT
+        },
+        "max_rps": rps,
+        "rps_ratio_to_direct": {name: ratio(rps[name]["p50"], base_rps) for name in ARMS if name != DIRECT},
+    }
+
+
+def print_report(backend: Backend, analysis: dict, targets: list[Target]) -> None:
+    latency, rps = analysis["latency_ms"], analysis["max_rps"]
+    print(
+        f"\ngateway hop, backend {backend.name}"
+        f" (max_tokens {backend.max_tokens}, concurrency {backend.concurrency})"
+    )
+    print(
+        table(
+            ["arm", "n", "p50 ms", "p90 ms", "p99 ms", "added p50 ms", "added p99 ms", "max req/s", "ratio"],
+            [
+                (
+                    name,
+                    latency[name]["n"],
+                    latency[name]["p50"],
+                    latency[name]["p90"],
+                    latency[name]["p99"],
+                    analysis["added_latency_ms"].get(name, {}).get("p50"),
+                    analysis["added_latency_ms"].get(name, {}).get("p99"),
+                    rps[name]["p50"],
+                    analysis["rps_ratio_to_direct"].get(name),
+                )
+                for name in ARMS
+            ],
+        )
+    )
+    print("\n" + targets_table(targets))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=sorted(BACKENDS), required=True)
+    parser.add_argument("--rounds", type=int, default=6, help="rate windows per arm")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per arm")
+    parser.add_argument("--latency-requests", type=int, help="timed requests per arm (default: per backend)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the serving processes under load")
+    parser.add_argument("--profile-s", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-wait-s", type=float, default=1200, help="give up waiting for a quiet machine")
+    parser.add_argument("--state-dir", type=Path, default=Path("/tmp/bench-hop"))
+    parser.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
+    args = parser.parse_args(argv)
+    backend = BACKENDS[args.backend]
+    if args.latency_requests:
+        backend = Backend(**{**backend.__dict__, "latency_requests": args.latency_requests})
+    name = f"gateway-hop-{backend.name}"
+
+    with chart_local_run(args.state_dir / backend.name, backend.env) as run:
+        listeners = non_loopback_listeners(run.processes())
+        # This driver joins the run's cluster with its token, on loopback like the head (Ray would
+        # otherwise swap 127.0.0.1 for the host's address: the same switch serve_local.py sets).
+        os.environ.update(
+            {
+                "RAY_AUTH_MODE": "token",
+                "RAY_AUTH_TOKEN_PATH": str(run.state_dir / "auth_token"),
+                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+                "RAY_NODE_IP_ADDRESS": HOST,
+            }
+        )
+        import ray
+
+        ray.init(address=f"{HOST}:{PORTS['GCS']}", _node_ip_address=HOST, log_to_driver=False)
+        try:
+            wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
+
+            async def on_loaded(call: Call) -> dict:
+                if not args.profile:
+                    return {}
+                pids = {
+                    "proxy": process_named(run, "ProxyActor").pid,
+                    "gateway": process_named(run, f"ServeReplica:{APP}:{GATEWAY_DEPLOYMENT}").pid,
+                    "llm-server": process_named(run, f"ServeReplica:{APP}:{deployment_name(MODEL)}").pid,
+                }
+                recordings = profile.start_recording(pids, args.profile_s, args.out_dir / "profiles" / name)
+                await closed_loop_rps(call, backend.concurrency, args.profile_s)
+                return profile.finish_recording(recordings, timeout_s=60)
+
+            raw = asyncio.run(measure(backend, args, on_loaded))
+            load_after = report.load_average()
+        finally:
+            ray.shutdown()
+
+    analysis = analyse(raw)
+    targets = [
+        Target("gateway-http p50 added over direct", analysis["added_latency_ms"][GATEWAY_HTTP]["p50"],
+               ADDED_P50_TARGET_MS, "max", " ms"),
+        Target("gateway-http max req/s / direct", analysis["rps_ratio_to_direct"][GATEWAY_HTTP],
+               RPS_RATIO_TARGET, "min", "x"),
+    ]  # fmt: skip
+    print_report(backend, analysis, targets)
+    for proc, found in raw["profiles"].items():
+        print("\n" + profile.describe(proc, found))
+    path = report.write_result(
+        name,
+        {
+            "settings": {**backend.__dict__, "rounds": args.rounds, "warmup": args.warmup, "seed": args.seed,
+                         "preset": "values/local-cpu.yaml", "request_body": raw["body"]},
+            "non_loopback_listeners": listeners,
+            **analysis,
+            "rps_windows": raw["rps_windows"],
+            "profiles": raw["profiles"],
+            "targets": [t.as_dict() for t in targets],
+        },
+        wait=wait,
+        load_after=load_after,
+        out_dir=args.out_dir,
+    )  # fmt: skip
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

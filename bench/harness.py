@@ -1,0 +1,102 @@
+"""Harness speed: render + strict validation of every preset in process, and a cold `make render`.
+
+    python -m bench.harness [--runs 20] [--cold-runs 3]
+
+In process: one warm-up render per preset (its time is reported as `first_ms`), then `--runs` timed
+renders through tests/helm.py's `render_chart` (what every chart test calls). Cold: `make render`
+in a fresh process, imports and Helm SDK load included, output discarded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import report
+from bench.stats import Target, summary, table, targets_table
+
+PRESETS = sorted((report.REPO / "values").glob("*.yaml"))
+COLD_PRESET = "values/local-cpu.yaml"
+RENDER_TARGET_MS = 50.0
+
+
+def time_renders(values_file: Path, runs: int) -> dict:
+    from tests.helm import render_chart
+
+    start = time.perf_counter()
+    render_chart(values_files=[values_file])
+    first_ms = (time.perf_counter() - start) * 1000
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        render_chart(values_files=[values_file])
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return {"first_ms": round(first_ms, 3), "wall_ms": summary(wall), "cpu_ms": summary(cpu)}
+
+
+def time_cold_make_render(runs: int) -> dict:
+    wall = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            ["make", "--no-print-directory", "render", f"VALUES={COLD_PRESET}"],
+            cwd=report.REPO, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wall.append((time.perf_counter() - start) * 1000)
+    return {"preset": COLD_PRESET, "wall_ms": summary(wall), "runs_ms": [round(w, 1) for w in wall]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="timed in-process renders per preset (>= 20)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold `make render` runs")
+    parser.add_argument("--max-wait-s", type=float, default=1200, help="give up waiting for a quiet machine")
+    parser.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
+    args = parser.parse_args(argv)
+
+    wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
+    presets = {str(p.relative_to(report.REPO)): time_renders(p, args.runs) for p in PRESETS}
+    cold = time_cold_make_render(args.cold_runs)
+    load_after = report.load_average()
+
+    worst = max(r["wall_ms"]["p50"] for r in presets.values())
+    targets = [Target("render+validate median, slowest preset", worst, RENDER_TARGET_MS, "max", " ms")]
+    print(
+        table(
+            ["preset", "median ms", "p90 ms", "cpu median ms", "first render ms"],
+            [
+                (name, r["wall_ms"]["p50"], r["wall_ms"]["p90"], r["cpu_ms"]["p50"], r["first_ms"])
+                for name, r in presets.items()
+            ],
+        )
+    )
+    print(
+        f"\ncold `make render VALUES={COLD_PRESET}`: median {cold['wall_ms']['p50']:.0f} ms {cold['runs_ms']}"
+    )
+    print("\n" + targets_table(targets))
+    path = report.write_result(
+        "harness",
+        {
+            "settings": {"runs": args.runs, "cold_runs": args.cold_runs},
+            "in_process": presets,
+            "cold_make_render": cold,
+            "median_of_medians_ms": round(
+                statistics.median(r["wall_ms"]["p50"] for r in presets.values()), 3
+            ),
+            "targets": [t.as_dict() for t in targets],
+        },
+        wait=wait,
+        load_after=load_after,
+        out_dir=args.out_dir,
+    )
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

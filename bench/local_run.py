@@ -1,0 +1,112 @@
+"""The chart's local run (`tools/serve_local.py --detach`, as `make serve` runs it) on bench ports."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from bench.report import REPO
+
+HOST = "127.0.0.1"
+PRESET = "values/local-cpu.yaml"
+# In the 47000-47999 range the bench may use: a user's `make serve` and the test suite run side by side.
+PORTS = {"GCS": 47379, "DASHBOARD": 47265, "SERVE": 47000, "METRICS": 47080, "CLIENT": 47001}
+MODEL = "tiny"  # the preset's first model
+SERVE_LOCAL = REPO / "tools" / "serve_local.py"
+
+
+@dataclass
+class LocalRun:
+    base_url: str
+    env: dict[str, str]
+    state_dir: Path
+    head_pid: int = 0
+
+    def processes(self) -> list[psutil.Process]:
+        head = psutil.Process(self.head_pid)
+        return [head, *head.children(recursive=True)]
+
+    def stop(self) -> None:
+        """`serve_local.py --stop`: stops this run's process tree only (its pid file is in state_dir)."""
+        subprocess.run([sys.executable, str(SERVE_LOCAL), "--stop"], cwd=REPO, env=self.env, timeout=180)
+
+
+@contextlib.contextmanager
+def chart_local_run(state_dir: Path, extra_env: dict[str, str], timeout_s: int = 900) -> Iterator[LocalRun]:
+    """`serve_local.py -f values/local-cpu.yaml --detach`, stopped (its whole process tree) on exit.
+
+    `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG app's Milvus
+    Lite file moves into `state_dir`: other runs on the machine use the preset's /tmp path.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        **{f"RAY_VLLM_{name}_PORT": str(port) for name, port in PORTS.items()},
+        "RAY_VLLM_STATE_DIR": str(state_dir),
+        **extra_env,
+    }
+    cmd = [
+        sys.executable, str(SERVE_LOCAL), "-f", PRESET, "--set", f"rag.milvus.uri={state_dir / 'rag.db'}",
+        "--detach", "--timeout", str(timeout_s),
+    ]  # fmt: skip
+    run = LocalRun(base_url=f"http://{HOST}:{PORTS['SERVE']}", env=env, state_dir=state_dir)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s + 180)
+        if proc.returncode != 0:
+            log = state_dir / "ray.log"
+            tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            raise RuntimeError(
+                f"serve_local failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n{tail}"
+            )
+        run.head_pid = int((state_dir / "ray.pid").read_text())
+        yield run
+    finally:
+        run.stop()
+
+
+def process_named(run: LocalRun, name: str) -> psutil.Process:
+    """The one process of the run titled `ray::<name>` (Ray appends `.<method>` while one runs)."""
+    found = [p for p in run.processes() if ray_title(_cmdline(p)) == name]
+    if len(found) != 1:
+        raise LookupError(f"expected one process titled ray::{name}, found {len(found)}")
+    return found[0]
+
+
+def ray_title(cmdline: list[str]) -> str | None:
+    """`ServeReplica:llm:LLMServer:tiny` of the process title `ray::ServeReplica:llm:LLMServer:tiny.chat`."""
+    if not cmdline or not cmdline[0].startswith("ray::"):
+        return None
+    return cmdline[0].removeprefix("ray::").split(".", 1)[0]
+
+
+def non_loopback_listeners(processes: list[psutil.Process]) -> list[str]:
+    """`name pid address:port` of every listening TCP socket of these processes not bound to loopback."""
+    pids = {p.pid: p for p in processes}
+    offenders = []
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.pid in pids and conn.status == psutil.CONN_LISTEN and not is_loopback(conn.laddr.ip):
+            offenders.append(
+                f"{' '.join(_cmdline(pids[conn.pid]))[:60]} {conn.pid} {conn.laddr.ip}:{conn.laddr.port}"
+            )
+    return offenders
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.0.0.1, what Ray's gRPC servers show)."""
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    with contextlib.suppress(psutil.Error):
+        return process.cmdline()
+    return []

@@ -1,0 +1,31 @@
+"""Helpers that find the local run's processes and check where they listen."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.local_run import is_loopback, ray_title
+
+
+class TestIsLoopback:
+    @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.53", "::1", "::ffff:127.0.0.1"])
+    def test_should_accept_when_bound_to_loopback(self, address):
+        assert is_loopback(address)
+
+    @pytest.mark.parametrize("address", ["0.0.0.0", "::", "192.0.2.2", "::ffff:10.0.0.1"])
+    def test_should_reject_when_bound_to_any_or_a_network_address(self, address):
+        assert not is_loopback(address)
+
+
+class TestRayTitle:
+    def test_should_drop_the_running_method_when_ray_appends_it(self):
+        assert ray_title(["ray::ServeReplica:llm:LLMServer:tiny-b.initialize_and_get_metadata", "", ""]) == (
+            "ServeReplica:llm:LLMServer:tiny-b"
+        )
+
+    def test_should_keep_the_whole_name_when_the_actor_is_idle(self):
+        assert ray_title(["ray::ProxyActor", ""]) == "ProxyActor"
+
+    def test_should_be_none_when_the_process_is_not_a_ray_worker(self):
+        assert ray_title(["/usr/bin/python", "-m", "x"]) is None
+        assert ray_title([]) is None

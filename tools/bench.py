@@ -1,0 +1,81 @@
+"""`make bench`: the serving overhead and the harness speed, each benchmark in a process of its own.
+
+    python tools/bench.py                                   # all: harness, gateway-hop, full-path
+    python tools/bench.py --only gateway-hop --profile      # one, with py-spy profiles under load
+    python tools/bench.py --quick                           # a fast run of everything: plumbing only
+
+Each benchmark waits (at most --max-wait-s) for the 1-minute load average to drop below 2.5,
+prints its tables and writes bench/results/<name>.json with the machine it ran on; this command
+ends with every target of issue 7 and whether it was met. Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.report import RESULTS_DIR  # noqa: E402
+from bench.stats import Target, targets_table  # noqa: E402
+
+# Benchmark → (result name, module argv); --profile applies to those marked True.
+BENCHMARKS = {
+    "harness": [("harness", ["bench.harness"], False)],
+    "gateway-hop": [
+        ("gateway-hop-zero-work", ["bench.gateway_hop", "--backend", "zero-work"], True),
+        ("gateway-hop-tiny-vllm", ["bench.gateway_hop", "--backend", "tiny-vllm"], True),
+    ],
+    "full-path": [("full-path", ["bench.full_path"], True)],
+}
+QUICK = {
+    "bench.harness": ["--runs", "3", "--cold-runs", "1"],
+    "bench.gateway_hop": ["--rounds", "1", "--warmup", "2", "--latency-requests", "10", "--profile-s", "5"],
+    "bench.full_path": ["--rounds", "1", "--window-s", "8", "--prime-s", "3", "--profile-s", "5"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="repeatable; default all")
+    parser.add_argument("--profile", action="store_true", help="py-spy the serving processes under load")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: plumbing, not numbers")
+    parser.add_argument("--max-wait-s", type=float, default=1200, help="longest wait for a quiet machine")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    failed, targets = [], []
+    for benchmark in args.only or list(BENCHMARKS):
+        for name, (module, *module_args), profiles in BENCHMARKS[benchmark]:
+            extra = ["--max-wait-s", str(args.max_wait_s), "--out-dir", str(args.out_dir)]
+            extra += ["--profile"] if args.profile and profiles else []
+            extra += QUICK[module] if args.quick else []
+            print(f"\n=== {name} ===", flush=True)
+            proc = subprocess.run([sys.executable, "-m", module, *module_args, *extra], cwd=REPO, env=env)
+            if proc.returncode != 0:
+                failed.append(name)
+                continue
+            result = json.loads((args.out_dir / f"{name}.json").read_text())
+            targets += [
+                Target.from_dict({**t, "target": f"{name}: {t['target']}"}) for t in result["targets"]
+            ]
+
+    print("\n=== targets ===\n" + targets_table(targets))
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
