@@ -228,13 +228,22 @@ class LocalRay:
                     flush=True,
                 )
                 last = line
-            failed = {n: a.get("message", "") for n, a in apps.items() if a["status"] == "DEPLOY_FAILED"}
+            failed = [_failure(name, app) for name, app in apps.items() if app["status"] == "DEPLOY_FAILED"]
             if failed:
-                raise SystemExit("deploy failed:\n" + "\n".join(f"- {n}: {m}" for n, m in failed.items()))
+                raise SystemExit("deploy failed:\n" + "\n".join(failed))
             if apps and all(a["status"] == "RUNNING" for a in apps.values()):
                 return apps
             time.sleep(2)
         raise SystemExit(f"applications not RUNNING after {timeout_s:.0f} s: {last}")
+
+
+def _failure(name: str, app: dict) -> str:
+    """An application's failure with each unhealthy deployment's own message (the traceback's tail)."""
+    lines = [f"- {name}: {app.get('message', '')}"]
+    for dep_name, dep in app.get("deployments", {}).items():
+        if dep.get("status") != "HEALTHY" and dep.get("message"):
+            lines.append(f"  - {dep_name}: {dep['message'][-1500:]}")
+    return "\n".join(lines)
 
 
 def usage_text(ports: Ports, models: list[str], apps: dict) -> str:
