@@ -81,7 +81,17 @@ def plot_timeline(
     replica_ax.set_ylabel("replicas")
     replica_ax.set_xlabel("seconds since the load started")
     replica_ax.yaxis.get_major_locator().set_params(integer=True)
-    replica_ax.legend(loc="upper left", fontsize="small")
+    # What the autoscaler decided on: its averaged ongoing requests (0 when replicas' reports are late).
+    ongoing_ax = replica_ax.twinx()
+    for index, reaction in enumerate(reactions):
+        ongoing = [s.metrics.get(reaction.deployment, {}).get("autoscaler_requests") for s in samples]
+        if any(v is not None for v in ongoing):
+            ongoing_ax.plot(
+                t, ongoing, "-", color=f"C{index}", alpha=0.3, label="ongoing requests (autoscaler)"
+            )
+    ongoing_ax.set_ylabel("ongoing requests")
+    ongoing_ax.set_ylim(bottom=0)
+    _legend(replica_ax, ongoing_ax)
 
     end = t[-1] if t else 0.0
     for name, colour in PHASE_COLOURS.items():

@@ -153,6 +153,24 @@ class TestChatHeadless:
         assert summary["p95_ms"]["TTFT"] <= summary["p95_ms"]["E2E"]
         assert summary["threshold_violations"] == []
 
+    def test_should_put_llm_rows_in_the_html_report_when_asked(self, vllm_server, tmp_path):
+        proc, _, _ = headless(tmp_path, "--html", str(tmp_path / "report.html"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        report = (tmp_path / "report.html").read_text()
+        assert all(f'"method": "{row}"' in report for row in LLM_ROWS)
+
+    def test_should_step_users_up_and_down_when_the_shape_file_is_added(self, vllm_server, tmp_path):
+        proc, summary, _ = locust(
+            tmp_path,
+            "-f", "loadtest/chat.py,loadtest/shapes.py", "--headless", "--only-summary",
+            "--baseline-users", "1", "--baseline-s", "2", "--step-users", "3", "--hold-s", "3",
+            "--drop-users", "1", "--drop-s", "2",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Shape test updating to 3 users" in proc.stderr
+        assert "Shape test updating to 1 users" in proc.stderr.split("updating to 3 users", 1)[1]
+        assert summary["requests"] > 0 and summary["duration_s"] < 15
+
     def test_should_generate_max_tokens_when_ignoring_eos(self, vllm_server, tmp_path):
         proc, summary, rows = headless(tmp_path, "--ignore-eos")
         assert proc.returncode == 0, proc.stderr[-3000:]
