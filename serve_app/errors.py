@@ -8,11 +8,12 @@ engine failure, a bug). No request gets a 500.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import pydantic
 from fastapi import FastAPI, Request
@@ -129,7 +130,9 @@ def api_error(exc: BaseException) -> ApiError:
         case DeploymentUnavailableError() | RayActorError() | GetTimeoutError() | asyncio.TimeoutError():
             logger.warning("Upstream unavailable: %s", exc)
             return upstream_unavailable("The model replica is unavailable; retry later.")
-        case pydantic.ValidationError() | ValueError():
+        case pydantic.ValidationError():
+            return invalid_request(exc.errors())
+        case ValueError():
             return ApiError(400, str(exc).splitlines()[0] or "Invalid request.")
         case _ if isinstance(exc, VLLM_CLIENT_ERRORS):
             return ApiError(400, str(exc) or "Invalid request.")
@@ -137,20 +140,18 @@ def api_error(exc: BaseException) -> ApiError:
     return upstream_unavailable("The request could not be served; retry later.")
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0] if exc.errors() else {}
+def invalid_request(errors: Sequence[Mapping[str, Any]]) -> ApiError:
+    """A 400 for pydantic's (or FastAPI's) validation errors, naming the first bad parameter."""
+    first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
-        return "The request body is not valid JSON.", None
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
-    return f"Invalid request: {first.get('msg', 'invalid value')}" + (
-        f" (at {param})" if param else ""
-    ), param
+        return ApiError(400, "The request body is not valid JSON.")
+    param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+    where = f" (at {param})" if param else ""
+    return ApiError(400, f"Invalid request: {first.get('msg', 'invalid value')}{where}", param=param)
 
 
 async def _validation_handler(_: Request, exc: RequestValidationError) -> JSONResponse:
-    message, param = _validation_message(exc)
-    return ApiError(400, message, param=param).response()
+    return invalid_request(exc.errors()).response()
 
 
 async def _http_handler(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -180,6 +181,27 @@ class ErrorMiddleware:
             if started:
                 raise
             await api_error(exc).response()(scope, receive, send)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def api_errors(endpoint: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Endpoint decorator: every exception leaves as an ApiError.
+
+    Ray Serve installs its own FastAPI handlers for BackPressureError and DeploymentUnavailableError
+    (plain-text bodies) on ingress apps; converting here keeps those errors OpenAI-shaped.
+    """
+
+    @functools.wraps(endpoint)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await endpoint(*args, **kwargs)
+        except Exception as exc:
+            raise api_error(exc) from exc
+
+    return wrapper
 
 
 def install_error_handling(app: FastAPI) -> None:

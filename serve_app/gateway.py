@@ -26,10 +26,11 @@ from ray.serve.llm.ingress import OpenAiIngress
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from serve_app.config import RoutingConfig
-from serve_app.errors import from_status, guard_stream, upstream_unavailable
+from serve_app.errors import api_errors, from_status, guard_stream, upstream_unavailable
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
 from serve_app.routing import Route, Router
+from serve_app.web import parse_body
 
 logger = logging.getLogger("ray.serve")
 
@@ -86,14 +87,19 @@ class OpenAiGateway(OpenAiIngress):
         routing = {"routing": {"error": self._routing_error}} if self._routing_error else {}
         return await readiness_response(self._deployment_names, extra=routing)
 
-    async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
-        return await self._routed(body, request, super().chat)
+    # The bodies are parsed here, not by FastAPI: vLLM's request models raise more than validation
+    # errors on malformed input, and every one of those is the client's 400.
+    @api_errors
+    async def chat(self, request: Request) -> Response:
+        return await self._routed(await parse_body(request, ChatCompletionRequest), request, super().chat)
 
-    async def completions(self, body: CompletionRequest, request: Request) -> Response:
-        return await self._routed(body, request, super().completions)
+    @api_errors
+    async def completions(self, request: Request) -> Response:
+        return await self._routed(await parse_body(request, CompletionRequest), request, super().completions)
 
-    async def embeddings(self, body: EmbeddingRequest, request: Request) -> Response:
-        return await self._routed(body, request, super().embeddings)
+    @api_errors
+    async def embeddings(self, request: Request) -> Response:
+        return await self._routed(await parse_body(request, EmbeddingRequest), request, super().embeddings)
 
     async def chat_completion(
         self, body: dict[str, Any], headers: Mapping[str, str], request_id: str

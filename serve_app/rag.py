@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from serve_app.chunking import chunk_text, document_id
 from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, RagArgs
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, api_errors
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
 from serve_app.vector_store import Chunk, Hit, VectorStore
@@ -95,6 +95,7 @@ class RagIngress:
             self._gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=self._args.llm.app)
         return self._gateway
 
+    @api_errors
     async def query(self, body: QueryRequest, request: Request) -> dict[str, Any]:
         [vector] = await self._embedder.embed.remote([body.question])
         hits = await asyncio.to_thread(
@@ -125,6 +126,7 @@ class RagIngress:
             "usage": completion.get("usage"),
         }
 
+    @api_errors
     async def ingest(self, body: IngestRequest) -> dict[str, int]:
         ids = [_doc_id(d) for d in body.documents]
         if len(set(ids)) < len(ids):

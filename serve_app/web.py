@@ -1,12 +1,18 @@
-"""The FastAPI app of an ingress deployment: request ids, the guard, OpenAI-shaped errors."""
+"""The FastAPI app of an ingress (request ids, the guard, OpenAI-shaped errors) and its body parsing."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import json
+from typing import TypeVar
+
+import pydantic
+from fastapi import FastAPI, Request
 from ray.llm._internal.serve.core.ingress.middleware import SetRequestIdMiddleware
 
-from serve_app.errors import install_error_handling
+from serve_app.errors import ApiError, install_error_handling, invalid_request
 from serve_app.guard import RequestGuard
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def make_api(*, max_body_bytes: int, api_keys_env: str) -> FastAPI:
@@ -17,3 +23,18 @@ def make_api(*, max_body_bytes: int, api_keys_env: str) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, api_keys_env=api_keys_env)
     app.add_middleware(SetRequestIdMiddleware)
     return app
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """The JSON body as `model`; anything that fails while validating the client's body is a 400."""
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        raise ApiError(400, "The request body is not valid JSON.") from None
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as err:
+        raise invalid_request(err.errors()) from None
+    except Exception as err:
+        # vLLM's request validators assume a well-formed shape; on others they raise TypeError & co.
+        raise ApiError(400, f"Invalid request body: {err}") from None

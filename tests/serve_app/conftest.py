@@ -46,8 +46,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path])
             "RAY_NODE_IP_ADDRESS": HOST,
             # Without it Ray swaps a loopback node address for the machine's network address.
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-            # Ray Serve LLM's own worker setup hook is a no-op that would replace serve_app.loopback's.
-            "RAYLLM_ENABLE_WORKER_PROCESS_SETUP_HOOK": "0",
+            # Every worker runs this hook: Serve replicas bind their gRPC port to 127.0.0.1 too.
+            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
             # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
             "RAY_metrics_report_interval_ms": "1000",
             "HF_HUB_OFFLINE": "1",

@@ -37,7 +37,6 @@ ROUTING = {
     "sizeTiers": {"small": "tiny", "large": "tiny-v2"},
     "canaries": [CANARY],
 }
-LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
 
 
 def _engine(**extra_args) -> dict:
@@ -85,7 +84,6 @@ def serve_config(model_dirs: dict[str, Path], rag_db: Path, serve_port: int, rou
                 "name": "llm",
                 "route_prefix": "/",
                 "import_path": "serve_app.apps:build_gateway_app",
-                "runtime_env": {"worker_process_setup_hook": LOOPBACK_HOOK},
                 "args": {
                     "models": [
                         {"name": "tiny", "source": f"./{model_dirs['tiny'].name}", "accelerator": "cpu",
@@ -116,7 +114,6 @@ def serve_config(model_dirs: dict[str, Path], rag_db: Path, serve_port: int, rou
                 "name": "rag",
                 "route_prefix": "/rag",
                 "import_path": "serve_app.apps:build_rag_app",
-                "runtime_env": {"worker_process_setup_hook": LOOPBACK_HOOK},
                 "args": {
                     "embeddingModel": "all-MiniLM-L6-v2",
                     "milvus": {"uri": str(rag_db), "collection": "docs"},

@@ -9,15 +9,17 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from ray.exceptions import ActorDiedError, RayTaskError
-from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
+from ray.llm._internal.serve.core.configs.openai_api_models import ChatCompletionRequest, OpenAIHTTPException
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
-from serve_app.errors import OVERLOAD_RETRY_AFTER_S, ApiError, api_error, guard_stream
+from serve_app.errors import OVERLOAD_RETRY_AFTER_S, ApiError, api_error, api_errors, guard_stream
 from serve_app.guard import load_api_keys
 from serve_app.routing import UnknownModelError
-from serve_app.web import make_api
+from serve_app.web import make_api, parse_body
 
 KEYS_ENV = "ERRORS_TEST_KEYS"
+MAX_BODY = 4096
+AUTH = {"Authorization": "Bearer k1"}
 
 
 class TestApiError:
@@ -78,7 +80,7 @@ class TestApiError:
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
     monkeypatch.setenv(KEYS_ENV, "k1, k2")
-    app = make_api(max_body_bytes=1024, api_keys_env=KEYS_ENV)
+    app = make_api(max_body_bytes=MAX_BODY, api_keys_env=KEYS_ENV)
 
     @app.post("/echo")
     async def echo(request: Request) -> dict:
@@ -92,13 +94,21 @@ def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
     async def boom() -> dict:
         raise RuntimeError("unexpected")
 
+    @app.post("/chat")
+    @api_errors
+    async def chat(request: Request) -> dict:
+        body = await parse_body(request, ChatCompletionRequest)
+        if body.model == "busy":
+            raise BackPressureError(num_queued_requests=4, max_queued_requests=4, retry_after_s=3)
+        return {"messages": len(body.messages)}
+
     return TestClient(app, raise_server_exceptions=False)
 
 
 class TestGuard:
     def test_should_pass_the_body_through_when_authorized_and_small(self, client: TestClient) -> None:
-        response = client.post("/echo", content=b"x" * 1024, headers={"Authorization": "Bearer k2"})
-        assert response.json() == {"bytes": 1024}
+        response = client.post("/echo", content=b"x" * MAX_BODY, headers={"Authorization": "Bearer k2"})
+        assert response.json() == {"bytes": MAX_BODY}
 
     @pytest.mark.parametrize("authorization", [None, "Bearer k3", "Basic k1", "Bearer", "k1"])
     def test_should_answer_401_when_the_key_is_not_a_configured_bearer(
@@ -112,20 +122,18 @@ class TestGuard:
     def test_should_answer_413_without_reading_when_content_length_is_too_big(
         self, client: TestClient
     ) -> None:
-        response = client.post("/echo", content=b"x" * 1025, headers={"Authorization": "Bearer k1"})
+        response = client.post("/echo", content=b"x" * (MAX_BODY + 1), headers=AUTH)
         assert response.status_code == 413
 
     def test_should_answer_413_when_a_chunked_body_exceeds_the_limit(self, client: TestClient) -> None:
-        response = client.post(
-            "/echo", content=iter([b"x" * 600, b"x" * 600]), headers={"Authorization": "Bearer k1"}
-        )
+        response = client.post("/echo", content=iter([b"x" * MAX_BODY, b"x"]), headers=AUTH)
         assert response.status_code == 413
 
     def test_should_let_probes_in_without_a_key_when_keys_are_required(self, client: TestClient) -> None:
         assert client.get("/healthz").status_code == 200
 
     def test_should_answer_503_not_500_when_a_handler_fails_unexpectedly(self, client: TestClient) -> None:
-        response = client.get("/boom", headers={"Authorization": "Bearer k1"})
+        response = client.get("/boom", headers=AUTH)
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "upstream_unavailable"
 
@@ -135,3 +143,35 @@ class TestGuard:
         monkeypatch.setenv(KEYS_ENV, " , ")
         with pytest.raises(RuntimeError, match=KEYS_ENV):
             load_api_keys(KEYS_ENV)
+
+
+class TestParseBody:
+    def test_should_parse_the_body_when_it_is_a_valid_request(self, client: TestClient) -> None:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        assert client.post("/chat", json=body, headers=AUTH).json() == {"messages": 1}
+
+    @pytest.mark.parametrize(
+        ("content", "param"),
+        [
+            (b'{"model": "m", "messages": [', None),
+            (b'{"model": "m", "messages": null}', None),
+            (b'{"model": "m", "messages": "hi"}', "messages"),
+            (b"[" * 1500 + b"]" * 1500, None),
+            (b"\xff\xfe", None),
+        ],
+    )
+    def test_should_answer_400_when_the_body_is_malformed(
+        self, client: TestClient, content: bytes, param: str | None
+    ) -> None:
+        response = client.post("/chat", content=content, headers=AUTH)
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == param
+
+    def test_should_answer_openai_json_when_an_endpoint_raises_a_serve_error(
+        self, client: TestClient
+    ) -> None:
+        body = {"model": "busy", "messages": [{"role": "user", "content": "hi"}]}
+        response = client.post("/chat", json=body, headers=AUTH)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "3"
+        assert response.json()["error"]["code"] == "overloaded"
