@@ -267,17 +267,19 @@ class Checker:
             key: self.args.expected_replicas or expected_replicas(d.autoscaling, self.plan.step_users)
             for key, d in deployments.items()
         }
-        started_wall = time.time()
+        self.runner.start_shape()  # resets the shape's clock: time 0 of every sample
+        started_wall = time.time() - (time.perf_counter() - self.shape.start_time)
         starts = ReplicaStarts(t0_wall=started_wall)
         starts.observe(started_wall, deployments, initial=True)
-        self.runner.start_shape()
         try:
             self._sample_until_done(deployments, expected, starts)
         finally:
             self.runner.quit()
             self.env.events.quitting.fire(environment=self.env, reverse=True)
-        clock = self.shape.clock
-        step_at, drop_at = clock.started_at.get(STEP), clock.started_at.get(DROP)
+        phase_starts = self.shape.clock.started_at if self.shape.clock else {}
+        step_at, drop_at = phase_starts.get(STEP), phase_starts.get(DROP)
+        if step_at is None:
+            raise SetupError(f"the load ended before its step phase ({len(self.samples)} samples)")
         self.reactions = reactions = [
             measure(self.samples, starts, key, d.autoscaling, expected[key], step_at, drop_at)
             for key, d in deployments.items()
@@ -301,7 +303,7 @@ class Checker:
                 "; ".join(violations) or "all met",
             )
         )
-        return self._summary(reactions, checks, load, stats, clock.started_at)
+        return self._summary(reactions, checks, load, stats, phase_starts)
 
     def _sample_until_done(self, deployments, expected: dict[str, int], starts: ReplicaStarts) -> None:
         interval = self.args.sample_interval_s
