@@ -21,7 +21,14 @@ import sys
 from pathlib import Path
 
 from bench import profile, report
-from bench.local_run import MODEL, chart_local_run, non_loopback_listeners, process_named
+from bench.local_run import (
+    MODEL,
+    add_variant_options,
+    chart_local_run,
+    non_loopback_listeners,
+    process_named,
+    variant,
+)
 from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_vllm
 from bench.windows import compare, window_metrics
@@ -73,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=float, default=3, help="start of each window left out")
     parser.add_argument("--prime-s", type=float, default=10, help="unrecorded first window per target")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--prompt-mix", default="short=0.5,medium=0.35,long=0.15")
-    parser.add_argument("--local-env", action="append", default=[], help="KEY=VALUE for the local run's Ray")
-    parser.add_argument("--tag", default="", help="suffix of the result file, e.g. for a --local-env run")
+    # loadtest's long prompts (up to 670 tokens) do not fit the preset's maxModelLen of 512.
+    parser.add_argument("--prompt-mix", default="short=0.6,medium=0.4")
+    add_variant_options(parser)
     parser.add_argument("--profile", action="store_true", help="then py-spy each server under the same load")
     parser.add_argument("--profile-s", type=float, default=20)
     parser.add_argument("--seed", type=int, default=7)
@@ -83,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/bench-full"))
     parser.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
     args = parser.parse_args(argv)
-    name = "full-path" + (f"-{args.tag}" if args.tag else "")
-    local_env = dict(item.split("=", 1) for item in args.local_env)
+    name, local_env = variant(args, "full-path")
 
     with (
         standalone_vllm(VLLM_PORT, args.state_dir / "vllm.log") as vllm,

@@ -33,7 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import profile, report
-from bench.local_run import HOST, MODEL, PORTS, chart_local_run, non_loopback_listeners, process_named
+from bench.local_run import (
+    HOST,
+    MODEL,
+    PORTS,
+    add_variant_options,
+    chart_local_run,
+    non_loopback_listeners,
+    process_named,
+    variant,
+)
 from bench.stats import Target, difference, interleaved, ratio, summary, table, targets_table
 from loadtest.openai_wire import CHAT_PATH, build_chat_body
 from serve_app.config import GATEWAY_DEPLOYMENT, deployment_name
@@ -208,13 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait-s", type=float, default=1200, help="give up waiting for a quiet machine")
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/bench-hop"))
     parser.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
+    add_variant_options(parser)
     args = parser.parse_args(argv)
     backend = BACKENDS[args.backend]
     if args.latency_requests:
         backend = Backend(**{**backend.__dict__, "latency_requests": args.latency_requests})
-    name = f"gateway-hop-{backend.name}"
+    name, local_env = variant(args, f"gateway-hop-{backend.name}")
 
-    with chart_local_run(args.state_dir / backend.name, backend.env) as run:
+    with chart_local_run(args.state_dir / backend.name, {**backend.env, **local_env}) as run:
         listeners = non_loopback_listeners(run.processes())
         # This driver joins the run's cluster with its token, on loopback like the head (Ray would
         # otherwise swap 127.0.0.1 for the host's address: the same switch serve_local.py sets).
@@ -262,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     path = report.write_result(
         name,
         {
-            "settings": {**backend.__dict__, "rounds": args.rounds, "warmup": args.warmup, "seed": args.seed,
-                         "preset": "values/local-cpu.yaml", "request_body": raw["body"]},
+            "settings": {**backend.__dict__, "local_env": local_env, "rounds": args.rounds,
+                         "warmup": args.warmup, "seed": args.seed, "preset": "values/local-cpu.yaml",
+                         "request_body": raw["body"]},
             "non_loopback_listeners": listeners,
             **analysis,
             "rps_windows": raw["rps_windows"],

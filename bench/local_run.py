@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ipaddress
 import os
@@ -37,6 +38,20 @@ class LocalRun:
     def stop(self) -> None:
         """`serve_local.py --stop`: stops this run's process tree only (its pid file is in state_dir)."""
         subprocess.run([sys.executable, str(SERVE_LOCAL), "--stop"], cwd=REPO, env=self.env, timeout=180)
+
+
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """Options that run the same local run with changed Ray settings, to measure a candidate fix."""
+    parser.add_argument(
+        "--local-env", action="append", default=[], metavar="KEY=VALUE",
+        help="environment variable for the local run's Ray processes (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--tag", default="", help="suffix of the result's name, for a --local-env run")
+
+
+def variant(args: argparse.Namespace, name: str) -> tuple[str, dict[str, str]]:
+    """(result name, extra environment) of a run with `add_variant_options`."""
+    return name + (f"-{args.tag}" if args.tag else ""), dict(item.split("=", 1) for item in args.local_env)
 
 
 @contextlib.contextmanager

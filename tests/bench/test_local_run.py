@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from bench.local_run import is_loopback, ray_title
+from bench.local_run import add_variant_options, is_loopback, ray_title, variant
 
 
 class TestIsLoopback:
@@ -29,3 +31,17 @@ class TestRayTitle:
     def test_should_be_none_when_the_process_is_not_a_ray_worker(self):
         assert ray_title(["/usr/bin/python", "-m", "x"]) is None
         assert ray_title([]) is None
+
+
+class TestVariant:
+    def parse(self, *argv: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        add_variant_options(parser)
+        return parser.parse_args(argv)
+
+    def test_should_keep_the_name_and_add_nothing_when_no_variant_is_given(self):
+        assert variant(self.parse(), "full-path") == ("full-path", {})
+
+    def test_should_suffix_the_name_and_pass_the_variables_when_tagged(self):
+        args = self.parse("--local-env", "A=1", "--local-env", "B=x=y", "--tag", "fast")
+        assert variant(args, "full-path") == ("full-path-fast", {"A": "1", "B": "x=y"})
