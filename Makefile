@@ -62,3 +62,13 @@ serve: venv tiny-model ## Run the chart's own serveConfigV2 on a local Ray: make
 
 serve-stop: venv ## Stop the Ray that `make serve` started
 	$(PY) tools/serve_local.py --stop
+
+loadtest-autoscale: venv tiny-model ## Prove autoscaling: local run of the autoscale preset, step load, plot + summary in out/autoscale
+	$(PY) -m loadtest.autoscale --start-local -f values/local-cpu.yaml -f values/local-cpu-autoscale.yaml \
+		--locust-config loadtest/autoscale-local.conf --out out/autoscale
+
+metrics-inventory: venv tiny-model ## Regenerate monitoring/metrics-inventory.json from a live scrape of the local run
+	$(PY) tools/metrics_inventory.py
+
+bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, harness speed (bench/results/)
+	$(PY) tools/bench.py
