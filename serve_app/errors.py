@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import math
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -19,8 +20,6 @@ import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
-from ray.llm._internal.common.errors import VLLM_CLIENT_ERRORS
-from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -104,6 +103,13 @@ def from_status(status: int, message: str, param: str | None = None) -> ApiError
     return ApiError(status, message, param=param)
 
 
+def _is_vllm_client_error(exc: BaseException) -> bool:
+    """vLLM's errors caused by the request. Looked up, not imported: only processes that run vLLM
+    can raise them, and importing vLLM would cost every other replica (RAG) ~700 MB of torch."""
+    vllm_exceptions = sys.modules.get("vllm.exceptions")
+    return vllm_exceptions is not None and isinstance(exc, vllm_exceptions.VLLMClientError)
+
+
 def api_error(exc: BaseException) -> ApiError:
     """The response an exception becomes; unexpected ones are logged with their traceback."""
     if isinstance(exc, RayTaskError) and isinstance(exc.cause, BaseException):
@@ -125,8 +131,9 @@ def api_error(exc: BaseException) -> ApiError:
             )
         case StarletteHTTPException():
             return from_status(exc.status_code, str(exc.detail))
-        case OpenAIHTTPException():
-            return from_status(exc.status_code, exc.message)
+        case _ if isinstance(getattr(exc, "status_code", None), int):
+            # Errors that carry their HTTP status, such as Ray Serve LLM's OpenAIHTTPException.
+            return from_status(exc.status_code, str(getattr(exc, "message", "") or exc))
         case DeploymentUnavailableError() | RayActorError() | GetTimeoutError() | asyncio.TimeoutError():
             logger.warning("Upstream unavailable: %s", exc)
             return upstream_unavailable("The model replica is unavailable; retry later.")
@@ -134,7 +141,7 @@ def api_error(exc: BaseException) -> ApiError:
             return invalid_request(exc.errors())
         case ValueError():
             return ApiError(400, str(exc).splitlines()[0] or "Invalid request.")
-        case _ if isinstance(exc, VLLM_CLIENT_ERRORS):
+        case _ if _is_vllm_client_error(exc):
             return ApiError(400, str(exc) or "Invalid request.")
     logger.error("Unexpected error while serving a request", exc_info=exc)
     return upstream_unavailable("The request could not be served; retry later.")

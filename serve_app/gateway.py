@@ -20,7 +20,6 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
     ErrorResponse,
 )
 from ray.llm._internal.serve.core.ingress.ingress import DEFAULT_ENDPOINTS
-from ray.llm._internal.serve.core.ingress.middleware import get_request_id
 from ray.serve.handle import DeploymentHandle
 from ray.serve.llm.ingress import OpenAiIngress
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -30,7 +29,7 @@ from serve_app.errors import api_errors, from_status, guard_stream, upstream_una
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
 from serve_app.routing import Route, Router
-from serve_app.web import parse_body
+from serve_app.web import parse_body, serve_request_id
 
 logger = logging.getLogger("ray.serve")
 
@@ -109,12 +108,18 @@ class OpenAiGateway(OpenAiIngress):
         Same routing as HTTP callers; returns `{"backend": <served model>, "completion": <response>}`.
         """
         request = ChatCompletionRequest.model_validate({**body, "stream": False})
-        route = self._route(request, headers, request_id)
-        async for first in self._get_response(body=request, call_method="chat"):
-            if isinstance(first, ErrorResponse):
-                raise from_status(int(first.error.code), first.error.message, first.error.param)
-            return {"backend": route.model if route else request.model, "completion": first.model_dump()}
-        raise upstream_unavailable("The model returned no response.")
+        self._route(request, headers, request_id)  # request.model is now the served model
+        responses = self._get_response(body=request, call_method="chat")
+        try:
+            # Not streaming: the first (and only) item is the whole completion.
+            first = await anext(responses, None)
+        finally:
+            await responses.aclose()
+        if first is None:
+            raise upstream_unavailable("The model returned no response.")
+        if isinstance(first, ErrorResponse):
+            raise from_status(int(first.error.code), first.error.message, first.error.param)
+        return {"backend": request.model, "completion": first.model_dump()}
 
     def _route(self, body: OpenAiBody, headers: Mapping[str, str], request_id: str) -> Route | None:
         """Rewrites `body.model` to the served model; None when the client named no model."""
@@ -127,7 +132,7 @@ class OpenAiGateway(OpenAiIngress):
     async def _routed(
         self, body: OpenAiBody, request: Request, handler: Callable[[Any, Request], Awaitable[Response]]
     ) -> Response:
-        route = self._route(body, request.headers, get_request_id(request))
+        route = self._route(body, request.headers, serve_request_id(request))
         response = await handler(body, request)
         if isinstance(response, StreamingResponse):
             response.body_iterator = guard_stream(response.body_iterator)

@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
-from ray.llm._internal.serve.core.ingress.middleware import get_request_id
 from ray.serve.handle import DeploymentHandle
 from starlette.responses import JSONResponse
 
@@ -25,6 +24,7 @@ from serve_app.errors import ApiError, api_errors
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
 from serve_app.vector_store import Chunk, Hit, VectorStore
+from serve_app.web import serve_request_id
 
 DOCUMENT_ID = r"^[A-Za-z0-9._:/-]{1,100}$"
 PRIVATE_HEADERS = frozenset({"authorization", "cookie"})
@@ -114,7 +114,7 @@ class RagIngress:
         }
         # The gateway reads a canary's sticky header from these; credentials stay here.
         headers = {k: v for k, v in request.headers.items() if k not in PRIVATE_HEADERS}
-        result = await self._gateway_handle().chat_completion.remote(chat, headers, get_request_id(request))
+        result = await self._gateway_handle().chat_completion.remote(chat, headers, serve_request_id(request))
         completion = result["completion"]
         return {
             "answer": completion["choices"][0]["message"]["content"],

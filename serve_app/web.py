@@ -1,4 +1,4 @@
-"""The FastAPI app of an ingress (request ids, the guard, OpenAI-shaped errors) and its body parsing."""
+"""The FastAPI app of an ingress (the guard, OpenAI-shaped errors) and reading its requests."""
 
 from __future__ import annotations
 
@@ -7,22 +7,26 @@ from typing import TypeVar
 
 import pydantic
 from fastapi import FastAPI, Request
-from ray.llm._internal.serve.core.ingress.middleware import SetRequestIdMiddleware
 
 from serve_app.errors import ApiError, install_error_handling, invalid_request
 from serve_app.guard import RequestGuard
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+# Ray Serve's proxy puts it on every request it forwards (and on the response).
+REQUEST_ID_HEADER = "x-request-id"
 
 
 def make_api(*, max_body_bytes: int, api_keys_env: str) -> FastAPI:
     # No interactive docs: the API is OpenAI's, and the fewer open routes the better.
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    # Middleware added later wraps the earlier ones: errors innermost, then the guard, request ids outermost.
+    # Middleware added later wraps the earlier ones: the guard runs before the error handling.
     install_error_handling(app)
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, api_keys_env=api_keys_env)
-    app.add_middleware(SetRequestIdMiddleware)
     return app
+
+
+def serve_request_id(request: Request) -> str:
+    return request.headers.get(REQUEST_ID_HEADER, "")
 
 
 async def parse_body(request: Request, model: type[M]) -> M:

@@ -101,6 +101,13 @@ class LoopbackRay:
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else ""
 
+    def serve_log_tail(self, chars: int = 6000) -> str:
+        """The end of the Serve controller's log: why replicas did not start."""
+        logs = sorted(
+            (self.root / "ray").glob("session_*/logs/serve/controller_[0-9]*.log"), key=os.path.getmtime
+        )
+        return logs[-1].read_text(errors="replace")[-chars:] if logs else ""
+
     def api(self, method: str, path: str, body: dict | None = None, timeout: float = 30) -> dict:
         response = httpx.request(
             method,

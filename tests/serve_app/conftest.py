@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path])
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             # Every worker runs this hook: Serve replicas bind their gRPC port to 127.0.0.1 too.
             "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
+            # Idle workers (left by build and model-download tasks, with vLLM imported) exit at once:
+            # the machine's memory goes to the replicas.
+            "RAY_num_workers_soft_limit": "0",
             # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
             "RAY_metrics_report_interval_ms": "1000",
             "HF_HUB_OFFLINE": "1",
@@ -64,7 +68,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path])
         try:
             stack.deploy(stack.config, timeout_s=DEPLOY_TIMEOUT_S)
         except (RuntimeError, TimeoutError) as err:
-            pytest.fail(f"{err}\n--- ray start log ---\n{ray.log_tail()}")
+            pytest.fail(f"{err}\n--- Serve controller log ---\n{ray.serve_log_tail()}")
         yield stack
     finally:
         ray.stop()
+        shutil.rmtree(root, ignore_errors=True)
