@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from bench import profile, report
 from bench.local_run import (
     HOST,
@@ -225,7 +227,6 @@ def main(argv: list[str] | None = None) -> int:
     name, local_env = variant(args, f"gateway-hop-{backend.name}")
 
     with chart_local_run(args.state_dir / backend.name, {**backend.env, **local_env}) as run:
-        listeners = non_loopback_listeners(run.processes())
         # This driver joins the run's cluster with its token, on loopback like the head (Ray would
         # otherwise swap 127.0.0.1 for the host's address: the same switch serve_local.py sets).
         os.environ.update(
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ray.init(address=f"{HOST}:{PORTS['GCS']}", _node_ip_address=HOST, log_to_driver=False)
         try:
+            listeners = non_loopback_listeners([*run.processes(), psutil.Process()])
             wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
 
             async def on_loaded(call: Call) -> dict:

@@ -21,6 +21,9 @@ PRESET = "values/local-cpu.yaml"
 # In the 47000-47999 range the bench may use: a user's `make serve` and the test suite run side by side.
 PORTS = {"GCS": 47379, "DASHBOARD": 47265, "SERVE": 47000, "METRICS": 47080, "CLIENT": 47001}
 MODEL = "tiny"  # the preset's first model
+# Serve replicas bind their inter-deployment gRPC server to every interface unless every Ray worker
+# runs this setup hook (serve_app/loopback.py); serve_local.py's environment reaches every worker.
+LOOPBACK_ENV = {"__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip"}
 SERVE_LOCAL = REPO / "tools" / "serve_local.py"
 
 
@@ -66,6 +69,7 @@ def chart_local_run(state_dir: Path, extra_env: dict[str, str], timeout_s: int =
         **os.environ,
         **{f"RAY_VLLM_{name}_PORT": str(port) for name, port in PORTS.items()},
         "RAY_VLLM_STATE_DIR": str(state_dir),
+        **LOOPBACK_ENV,
         **extra_env,
     }
     cmd = [
