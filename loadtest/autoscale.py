@@ -207,6 +207,16 @@ def wait_at_rest(source, wanted: list[str], timeout_s: float) -> dict[str, Deplo
     raise SetupError(f"deployments not at min replicas after {timeout_s:.0f} s: {state}")
 
 
+def load_errors(runner) -> tuple[str, ...]:
+    """Failed requests and user exceptions as "count× what", most frequent first."""
+    failures = [(e.occurrences, f"{e.method} {e.name}: {e.error}") for e in runner.stats.errors.values()]
+    raised = [
+        (e["count"], f"{e['msg']} at {e['traceback'].strip().splitlines()[-1]}")
+        for e in runner.exceptions.values()
+    ]
+    return tuple(f"{count}× {what}" for count, what in sorted(failures + raised, key=lambda item: -item[0]))
+
+
 def _maybe(parse, text: str | None):
     return None if text is None else parse(text)
 
@@ -286,7 +296,11 @@ class Checker:
         ]
         stats = chat.run_summary(self.runner.stats)
         load = LoadTotals(
-            stats.requests, stats.failures, len(self.runner.exceptions), self.window.requests_by_phase
+            stats.requests,
+            stats.failures,
+            sum(e["count"] for e in self.runner.exceptions.values()),
+            self.window.requests_by_phase,
+            errors=load_errors(self.runner),
         )
         checks = [
             c

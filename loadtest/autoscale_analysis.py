@@ -385,6 +385,7 @@ class LoadTotals:
     failures: int
     exceptions: int
     requests_by_phase: dict[str, int]
+    errors: tuple[str, ...] = ()  # what failed or raised, most frequent first
 
 
 def check_load(load: LoadTotals) -> list[Check]:
@@ -394,7 +395,8 @@ def check_load(load: LoadTotals) -> list[Check]:
             "*",
             "no failed requests across the cycle",
             load.failures == 0 and load.exceptions == 0,
-            f"{load.failures} failed of {load.requests} requests, {load.exceptions} errors in the load test",
+            f"{load.failures} failed of {load.requests} requests, {load.exceptions} errors in the load test"
+            + "".join(f"; {error}" for error in load.errors[:5]),
             load.failures,
             0,
         ),

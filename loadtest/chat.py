@@ -83,6 +83,8 @@ def add_options(parser, **_kwargs) -> None:
     add("--min-goodput-ratio", type=float, default=0.0, help="Fail the run below this goodput ratio (0: off)")
     add("--min-output-tokens-per-s", type=float, default=0.0, help="Fail the run below this (0: off)")
     add("--llm-summary-file", default="", help="Write the LLM run summary (JSON) here on quit")
+    # Locust's web UI listens on every interface by default; keep it on loopback unless asked.
+    parser.set_defaults(web_host="127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -187,11 +189,12 @@ class ChatUser(HttpUser):
 
     def _read(self, response, start: float) -> Completion | None:
         """The completion, or None after marking the request failed with the reason."""
-        if not response.ok:
-            detail = response.text[:300] if response.status_code else getattr(response, "error", "")
-            response.failure(f"HTTP {response.status_code}: {detail}")
-            return None
         try:
+            if not response.ok:
+                # Reading an error body can fail too (a server going away): that is the same failure.
+                detail = response.text[:300] if response.status_code else getattr(response, "error", "")
+                response.failure(f"HTTP {response.status_code}: {detail}")
+                return None
             if not self.settings.stream:
                 return read_completion(response.content, start, time.perf_counter())
             reader = StreamReader(start)

@@ -162,11 +162,13 @@ class TestCheckLoad:
         assert all(c.ok for c in check_load(load))
 
     def test_should_fail_when_a_request_failed_or_a_phase_had_no_load(self):
-        checks = {c.name: c.ok for c in check_load(LoadTotals(100, 1, 0, {BASELINE: 5, STEP: 95}))}
-        assert checks == {
+        load = LoadTotals(100, 1, 0, {BASELINE: 5, STEP: 95}, errors=("1× POST chat: HTTP 500: boom",))
+        checks = {c.name: c for c in check_load(load)}
+        assert {name: c.ok for name, c in checks.items()} == {
             "no failed requests across the cycle": False,
             "requests completed in every phase": False,
         }
+        assert checks["no failed requests across the cycle"].detail.endswith("; 1× POST chat: HTTP 500: boom")
 
 
 class TestRequestWindow:

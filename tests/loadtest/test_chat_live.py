@@ -254,7 +254,7 @@ class TestChatWebUi:
         finally:
             if ui.poll() is None:
                 ui.kill()
-        assert listening == {"127.0.0.1"}  # locust.conf keeps the web UI on loopback
+        assert listening == {"127.0.0.1"}  # chat.py keeps the web UI on loopback by default
         assert '"extended_tabs": [{"key": "llm", "title": "LLM"}]' in index
         assert '"max_tokens": {' in index  # chat.py's options are editable in the start form
         assert llm_rows["requests"] > 0 and llm_rows["p95_ms TTFT"] > 0
