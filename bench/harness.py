@@ -39,6 +39,44 @@ def time_renders(values_file: Path, runs: int) -> dict:
     return {"first_ms": round(first_ms, 3), "wall_ms": summary(wall), "cpu_ms": summary(cpu)}
 
 
+def profile_renders(values_file: Path, runs: int, out_dir: Path) -> dict:
+    """pyinstrument over `runs` renders: the share of render_chart's time in each step it calls."""
+    from pyinstrument import Profiler
+
+    from tests.helm import render_chart
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in range(runs):
+        render_chart(values_files=[values_file])
+    session = profiler.stop()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{values_file.stem}.txt"
+    path.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
+    render = _find_frame(session.root_frame(), "render_chart")
+    return {
+        "file": str(path),
+        "render_chart_ms": round(render.time * 1000 / runs, 3),
+        "steps_pct": [
+            [
+                f"{child.function} ({child.file_path_short}:{child.line_no})",
+                round(100 * child.time / render.time, 1),
+            ]
+            for child in sorted(render.children, key=lambda c: -c.time)
+        ],
+    }
+
+
+def _find_frame(frame, function: str):
+    """The first frame calling `function`, depth first."""
+    if frame.function == function:
+        return frame
+    for child in frame.children:
+        if (found := _find_frame(child, function)) is not None:
+            return found
+    return None
+
+
 def time_cold_make_render(runs: int) -> dict:
     wall = []
     for _ in range(runs):
@@ -57,14 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=3, help="cold `make render` runs")
     parser.add_argument("--max-wait-s", type=float, default=1200, help="give up waiting for a quiet machine")
     parser.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the slowest preset's renders")
     args = parser.parse_args(argv)
 
     wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
     presets = {str(p.relative_to(report.REPO)): time_renders(p, args.runs) for p in PRESETS}
     cold = time_cold_make_render(args.cold_runs)
+    slowest = max(presets, key=lambda name: presets[name]["wall_ms"]["p50"])
+    profile = (
+        profile_renders(report.REPO / slowest, args.runs, args.out_dir / "profiles" / "harness")
+        if args.profile
+        else {}
+    )
     load_after = report.load_average()
 
-    worst = max(r["wall_ms"]["p50"] for r in presets.values())
+    worst = presets[slowest]["wall_ms"]["p50"]
     targets = [Target("render+validate median, slowest preset", worst, RENDER_TARGET_MS, "max", " ms")]
     print(
         table(
@@ -79,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\ncold `make render VALUES={COLD_PRESET}`: median {cold['wall_ms']['p50']:.0f} ms {cold['runs_ms']}"
     )
     print("\n" + targets_table(targets))
+    if profile:
+        print(f"\npyinstrument {slowest}: render_chart {profile['render_chart_ms']} ms per render")
+        print("\n".join(f"  {pct:5.1f}%  {step}" for step, pct in profile["steps_pct"]))
     path = report.write_result(
         "harness",
         {
@@ -89,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 statistics.median(r["wall_ms"]["p50"] for r in presets.values()), 3
             ),
             "targets": [t.as_dict() for t in targets],
+            "profile": {"preset": slowest, **profile} if profile else {},
         },
         wait=wait,
         load_after=load_after,

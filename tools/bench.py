@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 from bench.report import RESULTS_DIR  # noqa: E402
 from bench.stats import Target, targets_table  # noqa: E402
 
-# Benchmark → (result name, module argv); --profile applies to those marked True.
+# Benchmark → (result name, module argv, takes --profile).
 BENCHMARKS = {
-    "harness": [("harness", ["bench.harness"], False)],
+    "harness": [("harness", ["bench.harness"], True)],
     "gateway-hop": [
         ("gateway-hop-zero-work", ["bench.gateway_hop", "--backend", "zero-work"], True),
         ("gateway-hop-tiny-vllm", ["bench.gateway_hop", "--backend", "tiny-vllm"], True),
