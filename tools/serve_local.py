@@ -145,6 +145,9 @@ class LocalRay:
             # it cannot form a multi-node cluster; this single-node head never needs to.
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "HF_HUB_OFFLINE": "1",
+            # Serve binds each replica's gRPC server to every interface; this hook (run by every
+            # worker) keeps it on the node IP, so a local run listens on loopback only.
+            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN_PATH": str(self.token_file),
         }
