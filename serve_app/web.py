@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from fastapi import FastAPI, Request
@@ -11,7 +12,7 @@ from fastapi import FastAPI, Request
 from serve_app.errors import ApiError, install_error_handling, invalid_request
 from serve_app.guard import RequestGuard
 
-M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
 # Ray Serve's proxy puts it on every request it forwards (and on the response).
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -29,14 +30,22 @@ def serve_request_id(request: Request) -> str:
     return request.headers.get(REQUEST_ID_HEADER, "")
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    """The JSON body as `model`; anything that fails while validating the client's body is a 400."""
+@functools.cache
+def _adapter(body_type: Any) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(body_type)
+
+
+async def parse_body(request: Request, body_type: type[T]) -> T:
+    """The JSON body as `body_type` (a model or a union of models, like EmbeddingRequest).
+
+    Anything that fails while validating the client's body is a 400.
+    """
     try:
         data = json.loads(await request.body())
     except (ValueError, RecursionError):
         raise ApiError(400, "The request body is not valid JSON.") from None
     try:
-        return model.model_validate(data)
+        return _adapter(body_type).validate_python(data)
     except pydantic.ValidationError as err:
         raise invalid_request(err.errors()) from None
     except Exception as err:

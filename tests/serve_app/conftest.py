@@ -52,6 +52,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path])
             # Idle workers (left by build and model-download tasks, with vLLM imported) exit at once:
             # the machine's memory goes to the replicas.
             "RAY_num_workers_soft_limit": "0",
+            # Ray's memory monitor acts on the whole machine's usage, so on a shared machine it kills
+            # this cluster's replicas for other programs' memory; the kernel's OOM killer stays.
+            "RAY_memory_monitor_refresh_ms": "0",
             # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
             "RAY_metrics_report_interval_ms": "1000",
             "HF_HUB_OFFLINE": "1",

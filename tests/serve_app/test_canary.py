@@ -24,7 +24,7 @@ def routed_backend(stack: Stack, headers: dict[str, str], model: str = "tiny-ab"
 
 class TestCanary:
     def test_should_split_like_the_weights_when_many_users_call_the_canary(self, stack: Stack) -> None:
-        with stack.http() as http:
+        with stack.http(timeout=300) as http:
 
             def one(user: int) -> str:
                 response = http.post(

@@ -9,7 +9,11 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from ray.exceptions import ActorDiedError, RayTaskError
-from ray.llm._internal.serve.core.configs.openai_api_models import ChatCompletionRequest, OpenAIHTTPException
+from ray.llm._internal.serve.core.configs.openai_api_models import (
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    OpenAIHTTPException,
+)
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 from serve_app.errors import OVERLOAD_RETRY_AFTER_S, ApiError, api_error, api_errors, guard_stream
@@ -102,6 +106,10 @@ def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
             raise BackPressureError(num_queued_requests=4, max_queued_requests=4, retry_after_s=3)
         return {"messages": len(body.messages)}
 
+    @app.post("/embed")
+    async def embed(request: Request) -> dict:
+        return {"kind": type(await parse_body(request, EmbeddingRequest)).__name__}
+
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -166,6 +174,18 @@ class TestParseBody:
         response = client.post("/chat", content=content, headers=AUTH)
         assert response.status_code == 400
         assert response.json()["error"]["param"] == param
+
+    @pytest.mark.parametrize(
+        ("body", "kind"),
+        [
+            ({"model": "m", "input": ["a", "b"]}, "EmbeddingCompletionRequest"),
+            ({"model": "m", "messages": [{"role": "user", "content": "a"}]}, "EmbeddingChatRequest"),
+        ],
+    )
+    def test_should_pick_the_matching_model_when_the_body_type_is_a_union(
+        self, client: TestClient, body: dict, kind: str
+    ) -> None:
+        assert client.post("/embed", json=body, headers=AUTH).json() == {"kind": kind}
 
     def test_should_answer_openai_json_when_an_endpoint_raises_a_serve_error(
         self, client: TestClient

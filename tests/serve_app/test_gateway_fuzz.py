@@ -21,50 +21,67 @@ JSON = st.recursive(
     ),
     max_leaves=8,
 )
-# Mostly plausible values (to reach vLLM), sometimes anything at all; max_tokens stays small so that
-# valid requests generate only a few tokens.
-MODEL = (
-    st.sampled_from(["tiny", "tiny-v2", "tiny-embed", "chat", "small", "tiny-ab", "assistant", "nope"]) | JSON
+MODELS = st.sampled_from(
+    ["tiny", "tiny-v2", "chat", "small", "large", "tiny-ab", "assistant", "tiny-embed", "nope"]
 )
-MAX_TOKENS = st.integers(-3, 8) | JSON
 MESSAGE = st.fixed_dictionaries(
-    {
-        "role": st.sampled_from(["user", "system", "assistant", "tool", "robot"]) | JSON,
-        "content": st.text(max_size=40) | JSON,
-    }
+    {"role": st.sampled_from(["user", "system", "assistant"]), "content": st.text(max_size=40)}
 )
+# Plausible sampling parameters, edges and out-of-range values included (vLLM must reject those with 400).
 SAMPLING = {
-    "temperature": st.floats(-1, 3) | JSON,
-    "top_p": st.floats(-0.5, 1.5) | JSON,
-    "top_k": st.integers(-2, 50) | JSON,
-    "n": st.integers(-1, 3) | JSON,
-    "stream": st.booleans() | JSON,
-    "stop": st.text(max_size=5) | st.lists(st.text(max_size=5), max_size=5) | JSON,
-    "logprobs": st.booleans() | st.integers(-1, 25) | JSON,
-    "seed": st.integers(-5, 2**70) | JSON,
-    "presence_penalty": st.floats(-3, 3) | JSON,
-    "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}, {"type": "nope"}]) | JSON,
-    "user": st.text(max_size=10) | JSON,
+    "temperature": st.floats(-1, 3),
+    "top_p": st.floats(-0.5, 1.5),
+    "top_k": st.integers(-2, 50),
+    "n": st.integers(-1, 3),
+    "stream": st.booleans(),
+    "stop": st.text(max_size=5) | st.lists(st.text(max_size=5), max_size=5),
+    "seed": st.integers(-5, 2**70),
+    "presence_penalty": st.floats(-3, 3),
+    "user": st.text(max_size=10),
 }
+# max_tokens stays small: valid requests generate a few tokens only.
 CHAT = st.fixed_dictionaries(
-    {"model": MODEL, "messages": st.lists(MESSAGE, max_size=3) | JSON, "max_tokens": MAX_TOKENS},
-    optional={**SAMPLING, "top_logprobs": st.integers(-1, 30) | JSON, "tools": JSON},
+    {
+        "model": MODELS,
+        "messages": st.lists(MESSAGE, min_size=1, max_size=3),
+        "max_tokens": st.integers(-3, 8),
+    },
+    optional={
+        **SAMPLING,
+        "logprobs": st.booleans(),
+        "top_logprobs": st.integers(-1, 30),
+        "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}, {"type": "nope"}]),
+    },
 )
 COMPLETION = st.fixed_dictionaries(
     {
-        "model": MODEL,
-        "prompt": st.text(max_size=60) | st.lists(st.integers(-10, 100_000), max_size=6) | JSON,
-        "max_tokens": MAX_TOKENS,
+        "model": MODELS,
+        "prompt": st.text(max_size=60) | st.lists(st.integers(-10, 100_000), min_size=1, max_size=6),
+        "max_tokens": st.integers(-3, 8),
     },
-    optional={**SAMPLING, "echo": st.booleans() | JSON, "suffix": JSON},
+    optional={**SAMPLING, "echo": st.booleans(), "logprobs": st.integers(-1, 25)},
 )
 EMBEDDING = st.fixed_dictionaries(
-    {"model": MODEL, "input": st.text(max_size=40) | st.lists(st.text(max_size=10)) | JSON}
+    {"model": MODELS, "input": st.text(max_size=40) | st.lists(st.text(max_size=10))}
 )
+
+
+def mutated(bodies: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
+    """A plausible body with one field replaced by, or added as, an arbitrary JSON value."""
+    keys = st.sampled_from(
+        ["model", "messages", "prompt", "input", "max_tokens", "stream", "n", "temperature", "tools"]
+    )
+    return st.tuples(bodies, keys, JSON).map(lambda t: {**t[0], t[1]: t[2]})
+
+
+def requests_to(path: str, bodies: st.SearchStrategy[dict]) -> st.SearchStrategy[tuple[str, str]]:
+    return st.tuples(st.just(path), (bodies | mutated(bodies)).map(json.dumps))
+
+
 REQUEST = st.one_of(
-    st.tuples(st.just("/v1/chat/completions"), CHAT.map(json.dumps)),
-    st.tuples(st.just("/v1/completions"), COMPLETION.map(json.dumps)),
-    st.tuples(st.just("/v1/embeddings"), EMBEDDING.map(json.dumps)),
+    requests_to("/v1/chat/completions", CHAT),
+    requests_to("/v1/completions", COMPLETION),
+    requests_to("/v1/embeddings", EMBEDDING),
     st.tuples(st.sampled_from(["/v1/chat/completions", "/v1/completions"]), JSON.map(json.dumps)),
     st.tuples(st.sampled_from(["/v1/chat/completions", "/v1/completions"]), st.binary(max_size=120)),
 )
