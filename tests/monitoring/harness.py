@@ -1,0 +1,423 @@
+"""The live run the monitoring proofs scrape.
+
+A loopback-only Ray head runs the chart's serveConfigV2 for the local preset (the gateway and RAG
+applications over the tiny model, deployed like `make serve` does), bounded traffic goes through the
+OpenAI API, and the three endpoints Ray exports metrics on are scraped all along: the metrics agent,
+the autoscaler and the dashboard. Shared by tests/monitoring and tools/metrics_inventory.py, so the
+inventory and the proofs see the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from tools import serve_local
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+# Its sitecustomize keeps Serve's inter-replica gRPC servers on loopback (Ray 2.60 binds them to [::]).
+LOOPBACK_SITE = REPO / "loadtest" / "loopback_site"
+# Seconds between two scrapes that must find no new family before the export counts as complete.
+STABLE_FOR_S = 4
+# Labels Ray puts on every series to tell processes apart; they say nothing about what a query selects.
+RAY_PROCESS_LABELS = frozenset({
+    "Component", "NodeAddress", "SessionName", "Version", "WorkerId",
+    "otel_scope_name", "otel_scope_schema_url", "otel_scope_version",
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port the head opens, all on 127.0.0.1, apart from other Rays on the machine."""
+
+    gcs: int = 36379
+    client: int = 36380
+    dashboard: int = 38265
+    dashboard_agent: int = 38266
+    serve: int = 38000
+    metrics: int = 38080
+    autoscaler_metrics: int = 38217
+    dashboard_metrics: int = 38227
+
+    def metrics_endpoints(self) -> dict[str, int]:
+        """The three metrics endpoints, by the port names the Ray docs give them in a pod."""
+        return {
+            "metrics": self.metrics,
+            "as-metrics": self.autoscaler_metrics,
+            "dash-metrics": self.dashboard_metrics,
+        }
+
+    def in_pod(self) -> dict[int, int]:
+        """Where a Ray head in a pod exports metrics (KubeRay's --metrics-export-port 8080, Ray's
+        AUTOSCALER_METRIC_PORT and DASHBOARD_METRIC_PORT defaults) -> where this head does."""
+        return {8080: self.metrics, 44217: self.autoscaler_metrics, 44227: self.dashboard_metrics}
+
+
+def deploy_body(serve_config_text: str, ports: Ports) -> dict:
+    """The chart's rendered serveConfigV2 as `make serve` deploys it: only the proxy moves to loopback."""
+    return serve_local.with_http_options(serve_config_text, ports)
+
+
+def first_model(body: dict) -> str:
+    """The first model the gateway application serves (docs/contract.md: `args.models[].name`)."""
+    (gateway,) = [app for app in body["applications"] if app["import_path"].endswith(":build_gateway_app")]
+    return gateway["args"]["models"][0]["name"]
+
+
+def http_json(method: str, url: str, body: dict | None = None, token: str = "", timeout: float = 30) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read().decode() or "{}")
+
+
+def http_text(url: str, timeout: float = 30) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+def ensure_free(ports) -> None:
+    """Fail fast, naming the holder, when a socket of another process sits on one of our ports (fixed
+    ports lie in the ephemeral range, so any process on the machine may have been handed one).
+    Connections of a previous run in TIME_WAIT do not count: the servers bind with SO_REUSEADDR."""
+    wanted = set(ports)
+    held = [
+        c for c in psutil.net_connections("tcp")
+        if c.laddr and c.laddr.port in wanted and c.status != psutil.CONN_TIME_WAIT
+    ]  # fmt: skip
+    if held:
+        raise RuntimeError(f"ports taken on this machine: {[(c.laddr.port, c.status, c.pid) for c in held]}")
+
+
+def wait_until(check, timeout_s: float, what: str, interval_s: float = 1.0):
+    """Poll `check` until it returns a truthy value; its last exception explains a timeout."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, urllib.error.URLError, json.JSONDecodeError) as err:
+            last_error = err
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s (last error: {last_error})")
+
+
+class RayHead:
+    """A `ray start --head --block` of our own: stopping that process tree stops exactly this Ray."""
+
+    def __init__(self, ports: Ports, state_dir: Path) -> None:
+        self.ports = ports
+        self.state_dir = state_dir
+        self.log_file = state_dir / "ray.log"
+        self.dashboard = f"http://{HOST}:{ports.dashboard}"
+        self.token = secrets.token_hex(32)
+        self.proc: subprocess.Popen | None = None
+        # Short: Ray's session sockets live under it and a Unix socket path has at most 107 bytes.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-mon-"))
+
+    def start(self, num_cpus: int) -> None:
+        ensure_free(dataclasses.astuple(self.ports))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        token_file = self.state_dir / "auth_token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(self.token)
+        env = {
+            **os.environ,
+            "VLLM_HOST_IP": HOST,
+            # `ray start` swaps a loopback --node-ip-address for the host's address unless Ray thinks
+            # it cannot form a multi-node cluster; a single-node head never needs to.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            # The autoscaler and dashboard export metrics on fixed ports (44217, 44227) by default,
+            # which another Ray on the same machine may hold.
+            "AUTOSCALER_METRIC_PORT": str(self.ports.autoscaler_metrics),
+            "DASHBOARD_METRIC_PORT": str(self.ports.dashboard_metrics),
+            # Workers import serve_app from the checkout and resolve the preset's `./` model paths
+            # against MODEL_ROOT, as under `make serve`.
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(LOOPBACK_SITE), str(REPO), os.environ.get("PYTHONPATH")])
+            ),
+            "MODEL_ROOT": str(REPO),
+            "HF_HUB_OFFLINE": "1",
+            # The dashboard's REST API deploys code: token auth even on loopback.
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(token_file),
+        }
+        cmd = [
+            str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+            f"--node-ip-address={HOST}", f"--port={self.ports.gcs}",
+            f"--ray-client-server-port={self.ports.client}", "--include-dashboard=true",
+            f"--dashboard-host={HOST}", f"--dashboard-port={self.ports.dashboard}",
+            f"--dashboard-agent-listen-port={self.ports.dashboard_agent}",
+            f"--metrics-export-port={self.ports.metrics}", f"--temp-dir={self.temp_dir}",
+            f"--num-cpus={num_cpus}", "--disable-usage-stats",
+        ]  # fmt: skip
+        with self.log_file.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_until(
+            lambda: self._alive() and self.api("GET", "/api/serve/applications/"), 120, "Ray dashboard"
+        )
+
+    def _alive(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"ray start exited with {self.proc.returncode}; see {self.log_file}")
+        return True
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        return http_json(method, f"{self.dashboard}{path}", body, token=self.token, timeout=60)
+
+    def deploy(self, config: dict, timeout_s: float = 900) -> None:
+        """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
+        self.api("PUT", "/api/serve/applications/", config)
+
+        def running() -> bool:
+            self._alive()
+            apps = self.api("GET", "/api/serve/applications/").get("applications", {})
+            failed = {n: a.get("message") for n, a in apps.items() if a["status"] == "DEPLOY_FAILED"}
+            if failed:
+                raise RuntimeError(f"deploy failed: {failed}")
+            return bool(apps) and all(a["status"] == "RUNNING" for a in apps.values())
+
+        wait_until(running, timeout_s, "Serve applications", interval_s=2)
+
+    def processes(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            head = psutil.Process(self.proc.pid)
+            return [head, *head.children(recursive=True)]
+        return []
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Terminate the head and every process under it (GCS, raylet, workers, vLLM engines)."""
+        procs = self.processes()
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.terminate()
+        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=10)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@dataclass
+class Traffic:
+    """What `send_traffic` sent, and when: the window the proofs evaluate queries in."""
+
+    completions: int = 0
+    streamed: int = 0
+    errors: dict[int, int] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float = 0.0
+    exported: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+
+def send_traffic(
+    base_url: str, model: str, rounds: int = 8, concurrency: int = 4, timeout_s: float = 180
+) -> Traffic:
+    """Chat completions, streamed and not, a few at a time, plus requests that must fail.
+
+    Bounded in count (`rounds` x `concurrency` x 2 requests) and in time (`timeout_s`).
+    """
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    messages = [{"role": "user", "content": "Tell me about Ray Serve and vLLM."}]
+    traffic = Traffic(started=time.time())
+    deadline = time.monotonic() + timeout_s
+
+    def chat(_: int) -> None:
+        client.chat.completions.create(model=model, messages=messages, max_tokens=24)
+        stream = client.chat.completions.create(model=model, messages=messages, max_tokens=24, stream=True)
+        for _chunk in stream:
+            pass
+
+    # First an unknown model (404) and a prompt longer than the context (400): error counters exist
+    # only once incremented, and sent first they are exported no later than the answers after them.
+    for bad in (
+        {"model": "no-such-model", "messages": messages},
+        {"model": model, "messages": [{"role": "user", "content": "word " * 2000}]},
+    ):
+        try:
+            client.chat.completions.create(max_tokens=8, **bad)
+        except openai.APIStatusError as err:
+            traffic.errors[err.status_code] = traffic.errors.get(err.status_code, 0) + 1
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for _ in range(rounds):
+            if time.monotonic() > deadline:
+                break
+            list(pool.map(chat, range(concurrency)))
+            traffic.completions += concurrency
+            traffic.streamed += concurrency
+    traffic.ended = time.time()
+    return traffic
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: its type, the sample names it exports and their label names."""
+
+    name: str
+    type: str
+    endpoint: str
+    samples: frozenset[str]
+    labels: frozenset[str]
+
+    def merge(self, other: Family) -> Family:
+        return dataclasses.replace(
+            self, samples=self.samples | other.samples, labels=self.labels | other.labels
+        )
+
+
+def scrape(endpoints: dict[str, int]) -> dict[str, Family]:
+    """Scrape every endpoint once; families by name, labels without Ray's per-process ones."""
+    families: dict[str, Family] = {}
+    for endpoint, port in endpoints.items():
+        text = http_text(f"http://{HOST}:{port}/metrics")
+        for fam in text_string_to_metric_families(text):
+            labels = {k for s in fam.samples for k in s.labels} - RAY_PROCESS_LABELS - {"le", "quantile"}
+            families[fam.name] = Family(
+                name=fam.name,
+                type=fam.type,
+                endpoint=endpoint,
+                samples=frozenset(s.name for s in fam.samples),
+                labels=frozenset(labels),
+            )
+    return families
+
+
+class Scraper(threading.Thread):
+    """Scrapes the endpoints every few seconds from before the deploy on, keeping every family ever
+    seen: a gauge set once (vLLM's cache config at engine start) leaves the scrape ~20 s later."""
+
+    def __init__(self, endpoints: dict[str, int], period_s: float = 2.0) -> None:
+        super().__init__(name="metrics-scraper", daemon=True)
+        self.endpoints = endpoints
+        self.period_s = period_s
+        self.families: dict[str, Family] = {}
+        self.scrapes = 0
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period_s):
+            self.scrape_once()
+
+    def scrape_once(self) -> None:
+        try:
+            latest = scrape(self.endpoints)
+        except OSError:  # not up yet, or restarting
+            return
+        with self._lock:
+            for name, fam in latest.items():
+                self.families[name] = self.families[name].merge(fam) if name in self.families else fam
+            self.scrapes += 1
+
+    def snapshot(self) -> dict[str, Family]:
+        with self._lock:
+            return dict(self.families)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=30)
+
+
+@dataclass
+class LiveRun:
+    """The traffic sent and every metric family scraped from before the deploy until after it."""
+
+    traffic: Traffic
+    families: dict[str, Family]
+
+    @property
+    def sample_names(self) -> dict[str, Family]:
+        """Every name a query can select (`x_total`, `x_bucket` ...), to the family exporting it."""
+        return {sample: fam for fam in self.families.values() for sample in fam.samples}
+
+
+@contextlib.contextmanager
+def running_head(state_dir: Path, body: dict, ports: Ports = Ports()) -> Iterator[RayHead]:
+    """A head sized for the deploy body; stopped on exit, also when start-up fails."""
+    head = RayHead(ports, state_dir)
+    try:
+        head.start(num_cpus=serve_local.required_cpus(body))
+        yield head
+    finally:
+        head.stop()
+
+
+@contextlib.contextmanager
+def scraping(endpoints: dict[str, int]) -> Iterator[Scraper]:
+    scraper = Scraper(endpoints)
+    scraper.start()
+    try:
+        yield scraper
+    finally:
+        scraper.stop()
+
+
+def sample_total(port: int, name: str) -> float:
+    """Sum of every sample called `name` on one endpoint (0 while the series is absent)."""
+    text = http_text(f"http://{HOST}:{port}/metrics")
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples if s.name == name)
+
+
+def drive(head: RayHead, scraper: Scraper, body: dict, rounds: int = 8) -> LiveRun:
+    """Deploy, send the bounded traffic, and wait until Ray has exported all of it.
+
+    Every Ray process pushes its metrics to the agent on its own period (seconds); the proxy's request
+    counter and vLLM's finished-request counter reaching what was sent, then no new family in two
+    scrapes a few seconds apart, mark the end of that lag.
+    """
+    head.deploy(body)
+    traffic = send_traffic(f"http://{HOST}:{head.ports.serve}", first_model(body), rounds=rounds)
+    answered = traffic.completions + traffic.streamed
+    port = head.ports.metrics
+    wait_until(
+        lambda: (
+            sample_total(port, "ray_serve_num_http_requests_total") >= answered + traffic.failed
+            and sample_total(port, "ray_vllm_request_success_total") >= answered
+        ),
+        60,
+        "the metrics export of the traffic",
+    )
+    seen = set(scraper.snapshot())
+
+    def settled() -> bool:
+        nonlocal seen
+        time.sleep(STABLE_FOR_S)
+        scraper.scrape_once()
+        previous, seen = seen, set(scraper.snapshot())
+        return previous == seen
+
+    wait_until(settled, 30, "a stable set of exported metric families", interval_s=0)
+    traffic.exported = time.time()
+    return LiveRun(traffic=traffic, families=scraper.snapshot())

@@ -1,0 +1,47 @@
+"""The live run behind the monitoring proofs: loopback only, and scraped the way the chart says."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from tests.monitoring.prometheus import RAYCLUSTER_SUFFIX
+from tests.monitoring.stack import NAMESPACE
+
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1"}
+
+
+def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
+    addresses = set()
+    for proc in processes:
+        try:
+            addresses |= {
+                (c.laddr.ip, c.laddr.port)
+                for c in proc.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
+        except psutil.NoSuchProcess:
+            continue
+    return addresses
+
+
+@pytest.mark.ray
+class TestMonitoringRun:
+    def test_should_listen_on_loopback_only_when_ray_and_prometheus_run(self, live):
+        addresses = listening([*live.head.processes(), psutil.Process(live.prometheus.proc.pid)])
+        assert addresses
+        assert {ip for ip, _ in addresses} <= LOOPBACK, addresses
+
+    def test_should_scrape_every_podmonitor_endpoint_as_the_rayservice_cluster_when_running(self, live):
+        endpoints = [e["port"] for e in live.rendered.get("PodMonitor")["spec"]["podMetricsEndpoints"]]
+        targets = live.prometheus.targets()
+        assert sorted(t["labels"]["endpoint"] for t in targets) == sorted(endpoints)
+        cluster = f"{live.rendered.get('RayService')['metadata']['name']}-{RAYCLUSTER_SUFFIX}"
+        for target in targets:
+            assert target["health"] == "up", target
+            assert (target["labels"]["namespace"], target["labels"]["ray_io_cluster"]) == (NAMESPACE, cluster)
+
+    def test_should_answer_every_request_and_fail_the_bad_ones_when_traffic_is_sent(self, live):
+        traffic = live.run.traffic
+        assert traffic.completions == traffic.streamed > 0
+        assert traffic.errors == {404: 1, 400: 1}
