@@ -229,12 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     with chart_local_run(args.state_dir / backend.name, {**backend.env, **local_env}) as run:
         # This driver joins the run's cluster with its token, on loopback like the head (Ray would
         # otherwise swap 127.0.0.1 for the host's address: the same switch serve_local.py sets).
+        # No auto-connect: Serve's handle threads outlive ray.shutdown() and would ray.init() the
+        # machine's latest cluster, which may be another run's.
         os.environ.update(
             {
                 "RAY_AUTH_MODE": "token",
                 "RAY_AUTH_TOKEN_PATH": str(run.state_dir / "auth_token"),
                 "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
                 "RAY_NODE_IP_ADDRESS": HOST,
+                "RAY_ENABLE_AUTO_CONNECT": "0",
             }
         )
         import ray
