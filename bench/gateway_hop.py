@@ -69,10 +69,24 @@ class Backend:
 
 BACKENDS = {
     "zero-work": Backend(
-        "zero-work", {"RAYLLM_VLLM_ENGINE_CLS": "bench.zero_engine.ZeroWorkEngine"}, 1, False, 400, 4.0, 16
+        name="zero-work",
+        env={"RAYLLM_VLLM_ENGINE_CLS": "bench.zero_engine.ZeroWorkEngine"},
+        max_tokens=1,
+        ignore_eos=False,
+        latency_requests=400,
+        window_s=4.0,
+        concurrency=16,
     ),
     # Fixed-length answers (ignore_eos), so every arm asks the engine for the same work.
-    "tiny-vllm": Backend("tiny-vllm", {}, 16, True, 120, 6.0, 8),
+    "tiny-vllm": Backend(
+        name="tiny-vllm",
+        env={},
+        max_tokens=16,
+        ignore_eos=True,
+        latency_requests=120,
+        window_s=6.0,
+        concurrency=8,
+    ),
 }
 
 Call = Callable[[], Awaitable[None]]
