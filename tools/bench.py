@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.report import RESULTS_DIR  # noqa: E402
-from bench.stats import Target, targets_table  # noqa: E402
+from bench.stats import targets_table  # noqa: E402
+from bench.summary import targets_of  # noqa: E402
 
 # Benchmark → (result name, module argv, takes --profile).
 BENCHMARKS = {
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
-    failed, targets = [], []
+    failed, results = [], {}
     for benchmark in args.only or list(BENCHMARKS):
         for name, (module, *module_args), profiles in BENCHMARKS[benchmark]:
             extra = ["--max-wait-s", str(args.max_wait_s), "--out-dir", str(args.out_dir)]
@@ -66,12 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             if proc.returncode != 0:
                 failed.append(name)
                 continue
-            result = json.loads((args.out_dir / f"{name}.json").read_text())
-            targets += [
-                Target.from_dict({**t, "target": f"{name}: {t['target']}"}) for t in result["targets"]
-            ]
+            results[name] = json.loads((args.out_dir / f"{name}.json").read_text())
 
-    print("\n=== targets ===\n" + targets_table(targets))
+    print("\n=== targets ===\n" + targets_table(targets_of(results)))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

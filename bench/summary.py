@@ -1,0 +1,148 @@
+"""The README's performance section, written from bench/results/*.json (never typed by hand).
+
+python -m bench.summary [--results-dir bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.report import RESULTS_DIR
+from bench.stats import Target, table, targets_table
+
+HOP_ARMS = ("direct", "gateway-handle", "gateway-http")
+
+
+def load_results(results_dir: Path) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
+
+
+def machine_line(result: dict) -> str:
+    m = result["machine"]
+    packages = ", ".join(f"{name} {version}" for name, version in m["packages"].items() if version)
+    return (
+        f"{m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['physical_cores']} cores), "
+        f"{m['memory_gib']} GiB, {m['os']}, Python {m['python']}; {packages}; git {m['git']}"
+    )
+
+
+def load_line(result: dict) -> str:
+    wait = result["load"]["quiet_wait"]
+    state = "quiet" if wait["quiet"] else f"UNDER LOAD (gave up after {wait['waited_s']:.0f} s)"
+    return f"load average before {result['load']['before']}, after {result['load']['after']}: {state}"
+
+
+def hop_section(name: str, result: dict) -> str:
+    s = result["settings"]
+    latency, rps = result["latency_ms"], result["max_rps"]
+    added = result["added_latency_ms"]
+    rows = [
+        (
+            arm, latency[arm]["n"], latency[arm]["p50"], latency[arm]["p99"], added.get(arm, {}).get("p50"),
+            added.get(arm, {}).get("p99"), rps[arm]["p50"], result["rps_ratio_to_direct"].get(arm),
+        )
+        for arm in HOP_ARMS
+    ]  # fmt: skip
+    return "\n".join(
+        [
+            f"**{name}** (max_tokens {s['max_tokens']}, rate at {s['concurrency']} concurrent callers"
+            + (f", Ray env {s['local_env']}" if s.get("local_env") else "")
+            + f"; {load_line(result)})",
+            "",
+            table(
+                ["arm", "n", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "max req/s", "× direct"],
+                rows,
+            ),
+        ]
+    )
+
+
+def full_path_section(name: str, result: dict) -> str:
+    s, servers = result["settings"], result["servers"]
+    rows = [
+        (
+            server, v["requests"], v["failures"], v["output_tokens_per_s"].get("p50"),
+            v["ttft_ms"].get("p50"), v["ttft_ms"].get("p99"), v["itl_ms"].get("p50"), v["itl_ms"].get("p99"),
+        )
+        for server, v in servers.items()
+    ]  # fmt: skip
+    headers = ["server", "requests", "failed", "tokens/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99"]
+    return "\n".join(
+        [
+            f"**{name}** ({s['users']} streams × {s['max_tokens']} tokens, "
+            f"{s['rounds']} × {s['window_s']:.0f} s windows per server"
+            + (f", Ray env {s['local_env']}" if s.get("local_env") else "")
+            + f"; {load_line(result)})",
+            "",
+            table(headers, rows),
+            "",
+            f"throughput ratio {result['throughput_ratio']} (median of per-round ratios "
+            f"{result['throughput_ratio_paired_median']}); TTFT added {result['ttft_added_ms']} ms; "
+            f"ITL added {result['itl_added_ms']} ms",
+        ]
+    )  # fmt: skip
+
+
+def harness_section(result: dict) -> str:
+    rows = [
+        (preset, r["wall_ms"]["p50"], r["wall_ms"]["p90"], r["cpu_ms"]["p50"], r["first_ms"])
+        for preset, r in result["in_process"].items()
+    ]
+    cold = result["cold_make_render"]
+    return "\n".join(
+        [
+            f"**harness** ({result['settings']['runs']} renders per preset; {load_line(result)})",
+            "",
+            table(["preset", "median ms", "p90 ms", "CPU median ms", "first render ms"], rows),
+            "",
+            f"cold `make render VALUES={cold['preset']}`: median {cold['wall_ms']['p50']:.0f} ms "
+            f"over {cold['wall_ms']['n']} runs",
+        ]
+    )
+
+
+def targets_of(results: dict[str, dict]) -> list[Target]:
+    """Every result's targets, named after their result."""
+    return [
+        Target.from_dict({**t, "target": f"{name}: {t['target']}"})
+        for name, result in results.items()
+        for t in result["targets"]
+    ]
+
+
+def render(results: dict[str, dict]) -> str:
+    if not results:
+        return "no results yet: run `make bench`"
+    sections = []
+    for name, result in results.items():
+        if name.startswith("gateway-hop"):
+            sections.append(hop_section(name, result))
+        elif name.startswith("full-path"):
+            sections.append(full_path_section(name, result))
+        elif name == "harness":
+            sections.append(harness_section(result))
+    first = next(iter(results.values()))
+    return "\n\n".join(
+        [
+            f"Machine: {machine_line(first)}.",
+            "Reproduce: `make bench` (`python tools/bench.py`; a variant: "
+            "`python -m bench.full_path --local-env KEY=VALUE --tag NAME`).",
+            *sections,
+            "**Targets**\n\n" + targets_table(targets_of(results)),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    print(render(load_results(args.results_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

