@@ -1,0 +1,174 @@
+"""End to end: values/local-cpu.yaml rendered by the chart, its serveConfigV2 deployed unchanged on a
+local Ray by `tools/serve_local.py` (what `make serve` runs), exercised with the official openai client.
+
+Tests run in file order; the last class stops the run and checks nothing is left behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import openai
+import psutil
+import pytest
+import yaml
+
+from tests.localrun import PORTS
+
+VALUES = yaml.safe_load(Path("values/local-cpu.yaml").read_text())
+MODEL_NAMES = [m["name"] for m in VALUES["models"]]
+
+
+@pytest.fixture(scope="module")
+def client(local_run) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{local_run.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+class TestDeployedConfig:
+    def test_should_run_the_rendered_config_unchanged_when_deployed_by_serve_local(self, local_run):
+        rendered = yaml.safe_load(local_run.serve_config_text())
+        live = httpx.get(
+            f"{local_run.dashboard_url}/api/serve/applications/",
+            headers={"Authorization": f"Bearer {local_run.token}"},
+            timeout=30,
+        ).json()
+        assert sorted(live["applications"]) == sorted(a["name"] for a in rendered["applications"])
+        for app in rendered["applications"]:
+            live_app = live["applications"][app["name"]]
+            assert live_app["status"] == "RUNNING"
+            assert live_app["route_prefix"] == app["route_prefix"]
+            assert live_app["deployed_app_config"]["import_path"] == app["import_path"]
+            assert live_app["deployed_app_config"]["args"] == app["args"]
+            assert sorted(live_app["deployments"]) == sorted(d["name"] for d in app["deployments"])
+
+    def test_should_bind_only_loopback_when_running_locally(self, local_run):
+        listening = [
+            conn.laddr
+            for proc in local_run.processes()
+            for conn in _connections(proc)
+            if conn.status == psutil.CONN_LISTEN
+        ]
+        assert listening, "the local run listens on no port at all"
+        assert {addr.ip for addr in listening} <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+
+    def test_should_refuse_the_dashboard_api_when_no_token_is_sent(self, local_run):
+        resp = httpx.get(f"{local_run.dashboard_url}/api/serve/applications/", timeout=30)
+        assert resp.status_code == 401
+
+
+class TestOpenAiApi:
+    def test_should_list_every_configured_model_when_asked_for_models(self, client):
+        ids = {m.id for m in client.models.list().data}
+        assert set(MODEL_NAMES) <= ids
+
+    def test_should_answer_a_chat_when_not_streamed(self, client):
+        resp = client.chat.completions.create(
+            model=MODEL_NAMES[0], messages=[{"role": "user", "content": "Hello"}], max_tokens=8
+        )
+        assert resp.choices[0].message.role == "assistant"
+        assert resp.usage.completion_tokens >= 1
+        assert resp.model == MODEL_NAMES[0]
+
+    def test_should_stream_chunks_when_stream_is_true(self, client):
+        chunks = list(
+            client.chat.completions.create(
+                model=MODEL_NAMES[0],
+                messages=[{"role": "user", "content": "Hello"}],
+                max_tokens=8,
+                stream=True,
+            )
+        )
+        assert len(chunks) >= 2
+        assert chunks[-1].choices == [] or chunks[-1].choices[0].finish_reason in {"length", "stop"}
+
+    def test_should_complete_a_prompt_when_using_completions(self, client):
+        resp = client.completions.create(model=MODEL_NAMES[0], prompt="Ray Serve", max_tokens=8)
+        assert resp.choices[0].text is not None
+        assert resp.usage.completion_tokens >= 1
+
+    def test_should_return_an_openai_error_when_the_model_is_unknown(self, client):
+        with pytest.raises(openai.NotFoundError) as err:
+            client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+        assert err.value.body["message"]
+        assert err.value.status_code == 404
+
+    def test_should_return_400_when_the_body_is_not_json(self, local_run):
+        resp = httpx.post(
+            f"{local_run.base_url}/v1/chat/completions",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert resp.status_code == 400
+        assert set(resp.json()["error"]) >= {"message", "type", "param", "code"}
+
+
+class TestRouting:
+    def test_should_route_a_canary_name_to_its_arms_when_users_differ(self, client):
+        canary = VALUES["routing"]["canaries"][0]
+        arms = {arm["model"] for arm in canary["arms"]}
+        seen = set()
+        # Sticky hashing is deterministic; 150 users miss a 10 % arm with probability 0.9**150 ~ 1e-7.
+        for user in range(150):
+            raw = client.chat.completions.with_raw_response.create(
+                model=canary["name"],
+                messages=[{"role": "user", "content": "Hi"}],
+                max_tokens=1,
+                extra_headers={canary["stickyHeader"]: f"user-{user}"},
+            )
+            seen.add(raw.headers["x-backend-model"])
+        assert seen == arms
+
+    def test_should_keep_one_user_on_one_arm_when_the_sticky_header_repeats(self, client):
+        canary = VALUES["routing"]["canaries"][0]
+        backends = {
+            client.chat.completions.with_raw_response.create(
+                model=canary["name"],
+                messages=[{"role": "user", "content": "Hi"}],
+                max_tokens=1,
+                extra_headers={canary["stickyHeader"]: "the-same-user"},
+            ).headers["x-backend-model"]
+            for _ in range(5)
+        }
+        assert len(backends) == 1
+
+
+class TestRag:
+    def test_should_answer_with_the_ingested_source_when_asked_about_it(self, local_run):
+        config = yaml.safe_load(local_run.serve_config_text())
+        prefix = next(a["route_prefix"] for a in config["applications"] if a["name"] == "rag")
+        rag = f"{local_run.base_url}{prefix}"
+        doc = {"source": "karpenter.md", "text": "Karpenter starts GPU nodes when Ray pods are pending."}
+        ingested = httpx.post(f"{rag}/ingest", json={"documents": [doc]}, timeout=120)
+        assert ingested.status_code == 200, ingested.text
+        answer = httpx.post(
+            f"{rag}/query",
+            json={"question": "What starts GPU nodes when Ray worker pods are pending?", "max_tokens": 8},
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["sources"][0]["source"] == "karpenter.md"
+        assert body["usage"]["completion_tokens"] >= 1
+
+
+class TestShutdown:
+    def test_should_leave_no_ray_process_when_stopped(self, local_run):
+        procs = local_run.processes()
+        result = local_run.stop()
+        assert result.returncode == 0, result.stderr
+        assert "stopped local Ray" in result.stdout
+        _, alive = psutil.wait_procs(procs, timeout=30)
+        assert alive == []
+        listening_ports = {
+            c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN
+        }
+        assert not listening_ports & set(PORTS.values())
+
+
+def _connections(proc: psutil.Process) -> list:
+    try:
+        return proc.net_connections("tcp")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
