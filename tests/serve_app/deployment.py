@@ -172,7 +172,12 @@ class Stack:
         deadline = time.monotonic() + timeout_s
         apps: dict = {}
         while time.monotonic() < deadline:
-            apps = self.ray.applications()
+            try:
+                apps = self.ray.applications()
+            except httpx.TransportError:
+                # A busy machine can stall the dashboard for a while; the deadline still holds.
+                time.sleep(2)
+                continue
             failed = {
                 n: a["message"] for n, a in apps.items() if n in names and a["status"] == "DEPLOY_FAILED"
             }
