@@ -58,9 +58,6 @@ class Sample:
     cluster: dict[str, str] = field(default_factory=dict)  # RayService deployment statuses (cluster mode)
     errors: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile; None without values."""
