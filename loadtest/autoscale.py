@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -73,8 +72,6 @@ from loadtest.step_plan import DROP, STEP  # noqa: E402
 logger = logging.getLogger("loadtest.autoscale")
 LOCUST_CONF = REPO / "loadtest" / "locust.conf"
 SERVE_LOCAL = REPO / "tools" / "serve_local.py"
-# Put on PYTHONPATH of a local Ray this checker starts: keeps replicas' gRPC servers on loopback.
-LOOPBACK_SITE = REPO / "loadtest" / "loopback_site"
 
 
 class SetupError(Exception):
@@ -401,18 +398,12 @@ def local_run(args):
     from tools.serve_local import HOST, STATE_DIR, Ports
 
     ports = Ports.from_env()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(LOOPBACK_SITE), os.environ.get("PYTHONPATH")])),
-    }
     values = [
         a
         for v in args.values or ["values/local-cpu.yaml", "values/local-cpu-autoscale.yaml"]
         for a in ("-f", v)
     ]
-    started = subprocess.run(
-        [sys.executable, str(SERVE_LOCAL), *values, "--detach"], cwd=REPO, env=env, check=False
-    )
+    started = subprocess.run([sys.executable, str(SERVE_LOCAL), *values, "--detach"], cwd=REPO, check=False)
     try:
         if started.returncode != 0:
             raise SetupError(f"tools/serve_local.py exited with {started.returncode}")
@@ -422,7 +413,7 @@ def local_run(args):
         )
         yield f"http://{HOST}:{ports.serve}", source
     finally:
-        subprocess.run([sys.executable, str(SERVE_LOCAL), "--stop"], cwd=REPO, env=env, check=False)
+        subprocess.run([sys.executable, str(SERVE_LOCAL), "--stop"], cwd=REPO, check=False)
 
 
 @contextlib.contextmanager
