@@ -35,8 +35,6 @@ from tools import serve_local
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-# Its sitecustomize keeps Serve's inter-replica gRPC servers on loopback (Ray 2.60 binds them to [::]).
-LOOPBACK_SITE = REPO / "loadtest" / "loopback_site"
 # Seconds between two scrapes that must find no new family before the export counts as complete.
 STABLE_FOR_S = 4
 # Labels Ray puts on every series to tell processes apart; they say nothing about what a query selects.
@@ -156,9 +154,10 @@ class RayHead:
             "DASHBOARD_METRIC_PORT": str(self.ports.dashboard_metrics),
             # Workers import serve_app from the checkout and resolve the preset's `./` model paths
             # against MODEL_ROOT, as under `make serve`.
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(LOOPBACK_SITE), str(REPO), os.environ.get("PYTHONPATH")])
-            ),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            # Serve binds each replica's gRPC server to every interface; this worker hook keeps it on
+            # the node IP (serve_app/loopback.py), as `make serve` does.
+            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
             "MODEL_ROOT": str(REPO),
             "HF_HUB_OFFLINE": "1",
             # The dashboard's REST API deploys code: token auth even on loopback.
