@@ -46,17 +46,19 @@ def profile_renders(values_file: Path, runs: int, out_dir: Path) -> dict:
     from tests.helm import render_chart
 
     profiler = Profiler(interval=0.0005)
+    start = time.perf_counter()
     profiler.start()
     for _ in range(runs):
         render_chart(values_files=[values_file])
     session = profiler.stop()
+    wall_ms = (time.perf_counter() - start) * 1000 / runs
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{values_file.stem}.txt"
     path.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
     render = _find_frame(session.root_frame(), "render_chart")
     return {
         "file": str(path),
-        "render_chart_ms": round(render.time * 1000 / runs, 3),
+        "profiled_wall_ms_per_render": round(wall_ms, 3),
         "steps_pct": [
             [
                 f"{child.function} ({child.file_path_short}:{child.line_no})",
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n" + targets_table(targets))
     if profile:
-        print(f"\npyinstrument {slowest}: render_chart {profile['render_chart_ms']} ms per render")
+        print(f"\npyinstrument {slowest}: {profile['profiled_wall_ms_per_render']} ms per render (profiled)")
         print("\n".join(f"  {pct:5.1f}%  {step}" for step, pct in profile["steps_pct"]))
     path = report.write_result(
         "harness",
