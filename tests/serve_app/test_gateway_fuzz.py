@@ -27,29 +27,33 @@ MODELS = st.sampled_from(
 MESSAGE = st.fixed_dictionaries(
     {"role": st.sampled_from(["user", "system", "assistant"]), "content": st.text(max_size=40)}
 )
-# Plausible sampling parameters, edges and out-of-range values included (vLLM must reject those with 400).
+
+
+def mostly(valid: st.SearchStrategy, invalid: st.SearchStrategy) -> st.SearchStrategy:
+    """`valid` nine times in ten: enough requests pass validation to reach the engines."""
+    return st.integers(0, 9).flatmap(lambda i: valid if i else invalid)
+
+
+# Plausible sampling parameters with their out-of-range values now and then (vLLM must answer 400).
 SAMPLING = {
-    "temperature": st.floats(-1, 3),
-    "top_p": st.floats(-0.5, 1.5),
-    "top_k": st.integers(-2, 50),
-    "n": st.integers(-1, 3),
+    "temperature": mostly(st.floats(0, 2), st.floats(-1, -0.01) | st.floats(2.01, 5)),
+    "top_p": mostly(st.floats(0.01, 1), st.floats(1.01, 2) | st.just(0.0)),
+    "top_k": mostly(st.just(-1) | st.integers(1, 50), st.integers(-5, -2)),
+    "n": mostly(st.integers(1, 3), st.integers(-1, 0)),
     "stream": st.booleans(),
     "stop": st.text(max_size=5) | st.lists(st.text(max_size=5), max_size=5),
-    "seed": st.integers(-5, 2**70),
-    "presence_penalty": st.floats(-3, 3),
+    "seed": mostly(st.integers(0, 2**31), st.integers(2**64, 2**70)),
+    "presence_penalty": mostly(st.floats(-2, 2), st.floats(2.01, 5)),
     "user": st.text(max_size=10),
 }
 # max_tokens stays small: valid requests generate a few tokens only.
+MAX_TOKENS = mostly(st.integers(1, 8), st.integers(-3, 0))
 CHAT = st.fixed_dictionaries(
-    {
-        "model": MODELS,
-        "messages": st.lists(MESSAGE, min_size=1, max_size=3),
-        "max_tokens": st.integers(-3, 8),
-    },
+    {"model": MODELS, "messages": st.lists(MESSAGE, min_size=1, max_size=3), "max_tokens": MAX_TOKENS},
     optional={
         **SAMPLING,
         "logprobs": st.booleans(),
-        "top_logprobs": st.integers(-1, 30),
+        "top_logprobs": mostly(st.integers(0, 5), st.integers(21, 30)),
         "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}, {"type": "nope"}]),
     },
 )
@@ -57,9 +61,9 @@ COMPLETION = st.fixed_dictionaries(
     {
         "model": MODELS,
         "prompt": st.text(max_size=60) | st.lists(st.integers(-10, 100_000), min_size=1, max_size=6),
-        "max_tokens": st.integers(-3, 8),
+        "max_tokens": MAX_TOKENS,
     },
-    optional={**SAMPLING, "echo": st.booleans(), "logprobs": st.integers(-1, 25)},
+    optional={**SAMPLING, "echo": st.booleans(), "logprobs": mostly(st.integers(0, 5), st.integers(21, 30))},
 )
 EMBEDDING = st.fixed_dictionaries(
     {"model": MODELS, "input": st.text(max_size=40) | st.lists(st.text(max_size=10))}

@@ -16,11 +16,13 @@ from tests.serve_app.deployment import (
 )
 
 CONCURRENT = 4 * (TINY_MAX_ONGOING + TINY_MAX_QUEUED)
+GENERATED = 1000
 
 
 async def burst(stack: Stack) -> list[httpx.Response]:
-    """All requests in flight at once; each generates long enough to hold its slot meanwhile."""
-    body = chat_body("tiny", max_tokens=400, ignore_eos=True)
+    """All requests in flight at once; each holds its slot for seconds, longer than the burst takes
+    to arrive even on a loaded machine, so no slot frees up before the excess is shed."""
+    body = chat_body("tiny", max_tokens=GENERATED, ignore_eos=True)
     async with httpx.AsyncClient(
         base_url=stack.base_url,
         headers={"Authorization": f"Bearer {API_KEY}"},
@@ -43,7 +45,7 @@ class TestOverload:
         assert len(served) + len(shed) == CONCURRENT, statuses
         # Up to max_ongoing run and max_queued wait; Serve may shed a little early, never late.
         assert TINY_MAX_ONGOING <= len(served) <= TINY_MAX_ONGOING + TINY_MAX_QUEUED, statuses
-        assert all(r.json()["usage"]["completion_tokens"] == 400 for r in served)
+        assert all(r.json()["usage"]["completion_tokens"] == GENERATED for r in served)
         for response in shed:
             assert response.headers["retry-after"] == str(TINY_RETRY_AFTER_S)
             assert response.json()["error"]["code"] == "overloaded"
