@@ -37,9 +37,10 @@ REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # Seconds between two scrapes that must find no new family before the export counts as complete.
 STABLE_FOR_S = 4
-# Labels Ray puts on every series to tell processes apart; they say nothing about what a query selects.
-RAY_PROCESS_LABELS = frozenset({
-    "Component", "NodeAddress", "SessionName", "Version", "WorkerId",
+# Left out of a family's labels: those Ray puts on every series to tell processes apart, and the
+# bucket and quantile bounds every histogram and summary has.
+IMPLIED_LABELS = frozenset({
+    "le", "quantile", "Component", "NodeAddress", "SessionName", "Version", "WorkerId",
     "otel_scope_name", "otel_scope_schema_url", "otel_scope_version",
 })  # fmt: skip
 
@@ -80,14 +81,6 @@ def first_model(body: dict) -> str:
     """The first model the gateway application serves (docs/contract.md: `args.models[].name`)."""
     (gateway,) = [app for app in body["applications"] if app["import_path"].endswith(":build_gateway_app")]
     return gateway["args"]["models"][0]["name"]
-
-
-def http_json(method: str, url: str, body: dict | None = None, token: str = "", timeout: float = 30) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read().decode() or "{}")
 
 
 def http_text(url: str, timeout: float = 30) -> str:
@@ -187,7 +180,7 @@ class RayHead:
         return True
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        return http_json(method, f"{self.dashboard}{path}", body, token=self.token, timeout=60)
+        return serve_local.http_json(method, f"{self.dashboard}{path}", body, timeout=60, token=self.token)
 
     def deploy(self, config: dict, timeout_s: float = 900) -> None:
         """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
@@ -233,8 +226,7 @@ class Traffic:
     streamed: int = 0
     errors: dict[int, int] = field(default_factory=dict)
     started: float = 0.0
-    ended: float = 0.0
-    exported: float = 0.0
+    exported: float = 0.0  # when Ray had exported all of it
 
     @property
     def failed(self) -> int:
@@ -276,24 +268,32 @@ def send_traffic(
             list(pool.map(chat, range(concurrency)))
             traffic.completions += concurrency
             traffic.streamed += concurrency
-    traffic.ended = time.time()
     return traffic
 
 
 @dataclass(frozen=True)
 class Family:
-    """One metric family: its type, the sample names it exports and their label names."""
+    """One metric family: its type, the endpoints exporting it (the dashboard process and the metrics
+    agent both export `ray_component_*`), the sample names and their label names."""
 
     name: str
     type: str
-    endpoint: str
+    endpoints: frozenset[str]
     samples: frozenset[str]
     labels: frozenset[str]
 
     def merge(self, other: Family) -> Family:
         return dataclasses.replace(
-            self, samples=self.samples | other.samples, labels=self.labels | other.labels
+            self,
+            endpoints=self.endpoints | other.endpoints,
+            samples=self.samples | other.samples,
+            labels=self.labels | other.labels,
         )
+
+
+def merge_into(families: dict[str, Family], more: dict[str, Family]) -> None:
+    for name, fam in more.items():
+        families[name] = families[name].merge(fam) if name in families else fam
 
 
 def scrape(endpoints: dict[str, int]) -> dict[str, Family]:
@@ -301,15 +301,16 @@ def scrape(endpoints: dict[str, int]) -> dict[str, Family]:
     families: dict[str, Family] = {}
     for endpoint, port in endpoints.items():
         text = http_text(f"http://{HOST}:{port}/metrics")
-        for fam in text_string_to_metric_families(text):
-            labels = {k for s in fam.samples for k in s.labels} - RAY_PROCESS_LABELS - {"le", "quantile"}
-            families[fam.name] = Family(
+        merge_into(families, {
+            fam.name: Family(
                 name=fam.name,
                 type=fam.type,
-                endpoint=endpoint,
+                endpoints=frozenset({endpoint}),
                 samples=frozenset(s.name for s in fam.samples),
-                labels=frozenset(labels),
+                labels=frozenset({k for s in fam.samples for k in s.labels} - IMPLIED_LABELS),
             )
+            for fam in text_string_to_metric_families(text)
+        })  # fmt: skip
     return families
 
 
@@ -322,7 +323,6 @@ class Scraper(threading.Thread):
         self.endpoints = endpoints
         self.period_s = period_s
         self.families: dict[str, Family] = {}
-        self.scrapes = 0
         self._lock = threading.Lock()
         self._halt = threading.Event()
 
@@ -336,9 +336,7 @@ class Scraper(threading.Thread):
         except OSError:  # not up yet, or restarting
             return
         with self._lock:
-            for name, fam in latest.items():
-                self.families[name] = self.families[name].merge(fam) if name in self.families else fam
-            self.scrapes += 1
+            merge_into(self.families, latest)
 
     def snapshot(self) -> dict[str, Family]:
         with self._lock:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.monitoring.harness import HOST, ensure_free, http_json, http_text, wait_until
+from tests.monitoring.harness import HOST, ensure_free, http_text, wait_until
+from tools.serve_local import http_json
 
 # KubeRay's own pod labels (ray-operator/controllers/ray/common/pod.go, labelPod): the template's
 # labels override these, apart from the three KubeRay always owns.
@@ -194,7 +195,7 @@ class Prometheus:
 
     def api(self, path: str, **params) -> object:
         query = urllib.parse.urlencode(params, doseq=True)
-        body = http_json("GET", f"{self.url}/api/v1/{path}?{query}")
+        body = http_json("GET", f"{self.url}/api/v1/{path}?{query}", timeout=30)
         if body.get("status") != "success":
             raise RuntimeError(f"Prometheus /api/v1/{path} failed: {json.dumps(body)}")
         return body["data"]

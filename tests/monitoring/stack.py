@@ -35,6 +35,8 @@ def render_monitoring(set_values: dict | None = None) -> Rendered:
 
 @dataclass(eq=False)
 class Live:
+    """A monitored run in progress: the head, what was sent and scraped, the Prometheus, the render."""
+
     head: RayHead
     run: LiveRun
     prometheus: Prometheus
@@ -43,6 +45,7 @@ class Live:
 
     @property
     def start(self) -> float:
+        """Start of the window series and label look-ups cover: the deploy before the traffic too."""
         return self.run.traffic.started - 300
 
     @functools.cache  # noqa: B019  (one Live per session)

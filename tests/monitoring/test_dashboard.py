@@ -23,13 +23,18 @@ from tests.monitoring.queries import (
     unknown_metrics,
     variables,
 )
-from tests.monitoring.stack import RATE_INTERVAL
+from tests.monitoring.stack import PORTS, RATE_INTERVAL, render_monitoring
 
 DASHBOARD = read_json(REPO / "chart" / "files" / "dashboards" / "ray-vllm.json")
 DCGM = read_json(REPO / "monitoring" / "dcgm-exporter.json")
 # Panels that need the NVIDIA DCGM exporter on GPU nodes, listed so a new one is a deliberate choice.
 GPU_ONLY_PANELS = {"GPU utilisation", "GPU memory used", "GPU memory used share"}
 VARIABLES = ["namespace", "cluster", "application", "model"]
+# The chart renders one of the two monitors at a time.
+ONLY = {
+    "PodMonitor": {"monitoring.podMonitor.enabled": True, "monitoring.serviceMonitor.enabled": False},
+    "ServiceMonitor": {"monitoring.podMonitor.enabled": False, "monitoring.serviceMonitor.enabled": True},
+}
 QUERIES = panel_queries(DASHBOARD)
 CPU_QUERIES = [q for q in QUERIES if not q.gpu_only]
 VARIABLE_QUERIES = [v.query for v in variables(DASHBOARD)]
@@ -82,6 +87,29 @@ class TestDashboardJson:
         assert gpu_queries
         assert unknown_metrics(gpu_queries, DCGM["default_counters"]) == []
         assert unknown_labels(gpu_queries, lambda _: set(DCGM["labels"])) == []
+
+
+class TestMonitorsForTheDashboard:
+    """Either monitor the chart renders must add what the dashboard's filters need beyond the scrape."""
+
+    @pytest.mark.parametrize("kind", ["PodMonitor", "ServiceMonitor"])
+    def test_should_add_the_ray_cluster_label_on_every_endpoint_when_enabled(self, kind):
+        monitor = render_monitoring(ONLY[kind]).get(kind)
+        endpoints = monitor["spec"].get("podMetricsEndpoints") or monitor["spec"]["endpoints"]
+        for endpoint in endpoints:
+            targets = {r.get("targetLabel") for r in endpoint.get("relabelings", [])}
+            assert "ray_io_cluster" in targets, f"{kind} port {endpoint['port']}"
+
+    def test_should_scrape_the_same_ports_with_either_monitor_when_enabled(self):
+        pod_monitor = render_monitoring(ONLY["PodMonitor"]).get("PodMonitor")
+        service_monitor = render_monitoring(ONLY["ServiceMonitor"]).get("ServiceMonitor")
+        pod_ports = [e["port"] for e in pod_monitor["spec"]["podMetricsEndpoints"]]
+        service_ports = [e["port"] for e in service_monitor["spec"]["endpoints"]]
+        assert sorted(service_ports) == sorted(pod_ports)
+
+    def test_should_scrape_every_port_ray_exports_metrics_on_when_enabled(self):
+        endpoints = render_monitoring().get("PodMonitor")["spec"]["podMetricsEndpoints"]
+        assert sorted(e["port"] for e in endpoints) == sorted(PORTS.metrics_endpoints())
 
 
 @pytest.mark.ray
