@@ -7,6 +7,8 @@ import pytest
 
 from tests.serve_app.deployment import BACKEND_HEADER, Stack, chat_body
 
+pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+
 
 class TestOpenAiEndpoints:
     def test_should_list_every_served_model_when_models_are_requested(self, stack: Stack) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.serve_app.deployment import Stack
+
+pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
 
 JSON = st.recursive(
     st.none()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from tests.serve_app.deployment import Stack
+
+pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
 
 
 class TestLoopback:

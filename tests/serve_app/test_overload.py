@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.serve_app.deployment import (
     API_KEY,
@@ -14,6 +15,8 @@ from tests.serve_app.deployment import (
     Stack,
     chat_body,
 )
+
+pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
 
 CONCURRENT = 4 * (TINY_MAX_ONGOING + TINY_MAX_QUEUED)
 GENERATED = 1000

@@ -10,6 +10,8 @@ import pytest
 
 from tests.serve_app.deployment import API_KEY, Stack
 
+pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTS = [
     {

@@ -9,6 +9,8 @@ import pytest
 
 from tests.serve_app.deployment import BACKEND_HEADER, CANARY, ROUTING, Stack, chat_body, with_routing
 
+pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+
 ALL_TO_V2 = {
     **ROUTING,
     "aliases": {**ROUTING["aliases"], "chat": "tiny-v2", "fresh": "tiny-v2"},
