@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.error
+
 import psutil
 import pytest
 
+from tests.monitoring.harness import HOST, http_text
 from tests.monitoring.prometheus import RAYCLUSTER_SUFFIX
 from tests.monitoring.stack import NAMESPACE
 
@@ -40,6 +43,16 @@ class TestMonitoringRun:
         for target in targets:
             assert target["health"] == "up", target
             assert (target["labels"]["namespace"], target["labels"]["ray_io_cluster"]) == (NAMESPACE, cluster)
+
+    def test_should_export_vllm_metrics_only_under_the_ray_prefix_when_served_by_ray_serve_llm(self, live):
+        vllm = [name for name in live.run.families if "vllm" in name]
+        assert vllm
+        assert [name for name in vllm if not name.startswith("ray_vllm_")] == []
+
+    def test_should_not_serve_metrics_on_the_serve_proxy_port_when_running(self, live):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            http_text(f"http://{HOST}:{live.head.ports.serve}/metrics")
+        assert err.value.code == 404
 
     def test_should_answer_every_request_and_fail_the_bad_ones_when_traffic_is_sent(self, live):
         traffic = live.run.traffic
