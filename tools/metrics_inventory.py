@@ -35,6 +35,7 @@ SPORADIC = {
     "ray_serve_deployment_error_counter": "a replica raised (a request timed out or was cancelled)",
     "ray_serve_replica_shutdown_duration_ms": "a replica was shut down (restarted after a failure)",
     "ray_grpc_client_req_failed": "Ray's internal gRPC calls failed (an overloaded node)",
+    "ray_grpc_server_req_failed": "Ray's internal gRPC servers failed requests (an overloaded node)",
     "ray_memory_manager_worker_eviction": "Ray's memory monitor killed a worker (memory pressure)",
     "ray_unintentional_worker_failures": "a worker process died unexpectedly",
 }
