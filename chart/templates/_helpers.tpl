@@ -140,3 +140,21 @@ matchExpressions:
     operator: In
     values: [ray-head, ray-worker]
 {{- end -}}
+
+{{/* ray-vllm.metricsPorts: name: port of every metrics endpoint Ray opens (the head opens all three, workers `metrics` only). */}}
+{{- define "ray-vllm.metricsPorts" -}}
+# Ray core, Serve and vLLM (KubeRay's --metrics-export-port).
+metrics: 8080
+# Autoscaler (Ray's AUTOSCALER_METRIC_PORT): nodes active, pending, failed.
+as-metrics: 44217
+# Dashboard (Ray's DASHBOARD_METRIC_PORT): the dashboard's own API latency.
+dash-metrics: 44227
+{{- end -}}
+
+{{/* ray-vllm.metricsRelabelings: copy the Ray pod labels the dashboard and alerts filter on into every series. */}}
+{{- define "ray-vllm.metricsRelabelings" -}}
+- sourceLabels: [__meta_kubernetes_pod_label_ray_io_node_type]
+  targetLabel: ray_io_node_type
+- sourceLabels: [__meta_kubernetes_pod_label_ray_io_cluster]
+  targetLabel: ray_io_cluster
+{{- end -}}

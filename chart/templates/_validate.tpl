@@ -234,7 +234,7 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- $errors = append $errors "ingress.api.host is empty; set the host name the OpenAI endpoint is served on" -}}
 {{- end -}}
 {{- if and $v.monitoring.podMonitor.enabled $v.monitoring.serviceMonitor.enabled -}}
-{{- $errors = append $errors "monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true, which scrapes the head twice; enable only one" -}}
+{{- $errors = append $errors "monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true, which scrapes every Ray pod twice; enable only one" -}}
 {{- end -}}
 
 {{- $errors = concat $errors $deploymentProblems.errors -}}

@@ -1,5 +1,6 @@
 """templates/networkpolicy.yaml: only Ray pods reach GCS, client and the other internal Ray ports."""
 
+import pytest
 from tests.chart import VALUES_DIR
 from tests.helm import render_chart
 
@@ -32,7 +33,7 @@ class TestNetworkPolicy:
 
     def test_should_not_open_gcs_or_client_ports_to_anything_else_when_rendered(self):
         opened = {p["port"] for r in _policy()["ingress"] for p in r.get("ports", [])}
-        assert opened == {8265, 8080, 8000}
+        assert opened == {8265, 8080, 44217, 44227, 8000}
 
     def test_should_let_only_the_kuberay_operator_reach_the_dashboard_when_rendered_with_defaults(self):
         assert _rule_for(_policy(), 8265)["from"] == [
@@ -45,8 +46,9 @@ class TestNetworkPolicy:
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
         }
 
-    def test_should_let_the_monitoring_namespace_scrape_metrics_when_rendered_with_defaults(self):
-        assert _rule_for(_policy(), 8080)["from"] == [
+    @pytest.mark.parametrize("port", [8080, 44217, 44227])
+    def test_should_let_the_monitoring_namespace_scrape_metrics_when_rendered_with_defaults(self, port):
+        assert _rule_for(_policy(), port)["from"] == [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
         ]
 

@@ -1,12 +1,16 @@
-"""templates/podmonitor.yaml: Prometheus scrapes the metrics port of every Ray pod."""
+"""templates/podmonitor.yaml: Prometheus scrapes every metrics port of every Ray pod."""
 
 from tests.helm import render_chart
 
 ENABLED = {"monitoring.podMonitor.enabled": True}
+RAY_CLUSTER_LABELS = [
+    {"sourceLabels": ["__meta_kubernetes_pod_label_ray_io_node_type"], "targetLabel": "ray_io_node_type"},
+    {"sourceLabels": ["__meta_kubernetes_pod_label_ray_io_cluster"], "targetLabel": "ray_io_cluster"},
+]
 
 
 class TestPodMonitor:
-    def test_should_scrape_the_metrics_port_of_head_and_workers_when_enabled(self):
+    def test_should_select_the_head_and_worker_pods_of_the_release_when_enabled(self):
         spec = render_chart(set_values=ENABLED).get("PodMonitor")["spec"]
         assert spec["selector"] == {
             "matchLabels": {"app.kubernetes.io/name": "ray-vllm", "app.kubernetes.io/instance": "llm"},
@@ -15,12 +19,18 @@ class TestPodMonitor:
             ],
         }
         assert spec["namespaceSelector"] == {"matchNames": ["default"]}
-        (endpoint,) = spec["podMetricsEndpoints"]
-        assert (endpoint["port"], endpoint["interval"]) == ("metrics", "15s")
+
+    def test_should_scrape_the_ray_autoscaler_and_dashboard_metrics_ports_when_enabled(self):
+        endpoints = render_chart(set_values=ENABLED).get("PodMonitor")["spec"]["podMetricsEndpoints"]
+        assert [(e["port"], e["interval"]) for e in endpoints] == [
+            ("as-metrics", "15s"),
+            ("dash-metrics", "15s"),
+            ("metrics", "15s"),
+        ]
 
     def test_should_carry_the_ray_cluster_label_the_alerts_group_by_when_enabled(self):
-        (endpoint,) = render_chart(set_values=ENABLED).get("PodMonitor")["spec"]["podMetricsEndpoints"]
-        assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"ray_io_cluster", "ray_io_node_type"}
+        endpoints = render_chart(set_values=ENABLED).get("PodMonitor")["spec"]["podMetricsEndpoints"]
+        assert [e["relabelings"] for e in endpoints] == [RAY_CLUSTER_LABELS] * 3
 
     def test_should_carry_the_prometheus_release_label_when_one_is_configured(self):
         labels = render_chart(set_values=ENABLED | {"monitoring.podMonitor.labels": {"release": "prom"}}).get(

@@ -97,6 +97,8 @@ class TestRayHead:
             "client": 10001,
             "serve": 8000,
             "metrics": 8080,
+            "as-metrics": 44217,
+            "dash-metrics": 44227,
         }
 
     def test_should_keep_serve_replicas_off_the_head_when_rendered_with_defaults(self):

@@ -1,29 +1,30 @@
-"""templates/servicemonitor.yaml: Prometheus scrapes the head Service instead of the pods."""
+"""templates/servicemonitor.yaml: Prometheus scrapes the chart's metrics Service instead of the pods."""
 
+from tests.chart.test_podmonitor import RAY_CLUSTER_LABELS
 from tests.helm import render_chart
 
 ENABLED = {"monitoring.serviceMonitor.enabled": True}
 
 
 class TestServiceMonitor:
-    def test_should_select_the_head_service_metrics_port_when_enabled(self):
-        spec = render_chart(set_values=ENABLED).get("ServiceMonitor")["spec"]
-        assert spec["selector"] == {
+    def test_should_select_the_metrics_service_when_enabled(self):
+        rendered = render_chart(set_values=ENABLED)
+        selector = rendered.get("ServiceMonitor")["spec"]["selector"]
+        assert selector == {
             "matchLabels": {
                 "app.kubernetes.io/name": "ray-vllm",
                 "app.kubernetes.io/instance": "llm",
-                "app.kubernetes.io/component": "ray-head",
+                "app.kubernetes.io/component": "metrics",
             }
         }
-        assert spec["endpoints"] == [{"port": "metrics", "interval": "15s"}]
+        assert selector["matchLabels"].items() <= rendered.get("Service")["metadata"]["labels"].items()
 
-    def test_should_match_the_labels_the_rayservice_puts_on_its_head_service(self):
-        rendered = render_chart(set_values=ENABLED)
-        head_labels = rendered.get("RayService")["spec"]["rayClusterConfig"]["headGroupSpec"]["headService"][
-            "metadata"
-        ]["labels"]
-        selector = rendered.get("ServiceMonitor")["spec"]["selector"]["matchLabels"]
-        assert selector.items() <= head_labels.items()
+    def test_should_scrape_every_metrics_port_with_the_ray_cluster_label_when_enabled(self):
+        endpoints = render_chart(set_values=ENABLED).get("ServiceMonitor")["spec"]["endpoints"]
+        assert endpoints == [
+            {"port": port, "interval": "15s", "relabelings": RAY_CLUSTER_LABELS}
+            for port in ("as-metrics", "dash-metrics", "metrics")
+        ]
 
     def test_should_carry_the_prometheus_release_label_when_enabled(self):
         labels = render_chart(set_values=ENABLED).get("ServiceMonitor")["metadata"]["labels"]
