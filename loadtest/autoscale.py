@@ -395,7 +395,8 @@ class Checker:
 @contextlib.contextmanager
 def local_run(args):
     """`tools/serve_local.py --detach` with the given values, stopped on exit; yields (host, source)."""
-    from tools.serve_local import HOST, STATE_DIR, Ports
+    from tools.local_ray import HOST, Ports
+    from tools.serve_local import STATE_DIR
 
     ports = Ports.from_env()
     values = [

@@ -9,54 +9,28 @@ configuration: what runs here is what a cluster gets.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import secrets
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.helm import render_chart  # noqa: E402  (the one module that calls Helm)
+from tools.local_ray import HOST, LocalRay, Ports, http_json  # noqa: E402
 
-HOST = "127.0.0.1"
 STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
 # Ray needs logical CPUs for every replica actor; vLLM on CPU does its own threading, so the
 # logical count is a scheduling budget, not a claim on physical cores.
 MIN_LOGICAL_CPUS = 16
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Every port the local head opens; all bound to 127.0.0.1."""
-
-    gcs: int = 6379
-    dashboard: int = 8265
-    serve: int = 8000
-    metrics: int = 8080
-    client: int = 10001
-
-    @classmethod
-    def from_env(cls) -> Ports:
-        """Ports from RAY_VLLM_<NAME>_PORT variables, so tests and a user's run can coexist."""
-        return cls(
-            **{
-                name: int(os.environ.get(f"RAY_VLLM_{name.upper()}_PORT", default))
-                for name, default in cls().__dict__.items()
-            }
-        )
 
 
 def render_serve_config(values_files: list[str], set_values: list[str]) -> str:
@@ -92,152 +66,23 @@ def required_cpus(config: dict) -> int:
     return max(MIN_LOGICAL_CPUS, math.ceil(total) + 4)
 
 
-def http_json(method: str, url: str, body: dict | None = None, timeout: float = 10, token: str = "") -> dict:
-    """One JSON request; raises urllib.error.HTTPError with the server's text on errors."""
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        text = resp.read().decode() or "{}"
-    return json.loads(text)
-
-
-class LocalRay:
-    """A Ray head started with `ray start --block`: stopping that one process stops the cluster."""
-
-    def __init__(self, ports: Ports, state_dir: Path = STATE_DIR) -> None:
-        self.ports = ports
-        self.state_dir = state_dir
-        self.pid_file = state_dir / "ray.pid"
-        self.log_file = state_dir / "ray.log"
-        self.token_file = state_dir / "auth_token"
-        self.dashboard = f"http://{HOST}:{ports.dashboard}"
-
-    def token(self) -> str:
-        """Ray's token auth is on locally too: the dashboard and job API run code for any caller."""
-        if not self.token_file.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.token_file.touch(mode=0o600)
-            self.token_file.write_text(secrets.token_hex(32))
-        return self.token_file.read_text().strip()
-
-    def api(self, method: str, path: str, body: dict | None = None, timeout: float = 10) -> dict:
-        return http_json(method, f"{self.dashboard}{path}", body, timeout=timeout, token=self.token())
-
-    def start(self, num_cpus: int) -> None:
-        if self.running_pid():
-            raise SystemExit(
-                f"a local Ray from `make serve` is already running (pid file {self.pid_file}); "
-                "run `make serve-stop` first"
-            )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            # Workers inherit this environment: they import serve_app from the checkout and resolve
-            # `./` model paths of the local preset against it.
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            "MODEL_ROOT": str(REPO),
-            "VLLM_HOST_IP": HOST,
-            "RAY_NODE_IP_ADDRESS": HOST,
-            # `ray start` swaps a loopback --node-ip-address for the host's address unless Ray thinks
-            # it cannot form a multi-node cluster; this single-node head never needs to.
-            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-            "HF_HUB_OFFLINE": "1",
-            # Serve binds each replica's gRPC server to every interface; this hook (run by every
-            # worker) keeps it on the node IP, so a local run listens on loopback only.
-            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
-            "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN_PATH": str(self.token_file),
-        }
-        self.token()  # written before Ray reads it
-        cmd = [
-            str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-            f"--node-ip-address={HOST}", f"--port={self.ports.gcs}",
-            "--include-dashboard=true", f"--dashboard-host={HOST}",
-            f"--dashboard-port={self.ports.dashboard}",
-            f"--metrics-export-port={self.ports.metrics}", f"--ray-client-server-port={self.ports.client}",
-            f"--num-cpus={num_cpus}", "--disable-usage-stats",
-        ]  # fmt: skip
-        log = self.log_file.open("ab")
-        # Its own session: Ctrl-C in the terminal reaches us, and we stop Ray in order.
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
-        self._wait_for_dashboard(proc)
-
-    def _wait_for_dashboard(self, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"ray start exited with {proc.returncode}; see {self.log_file}")
-            try:
-                self.api("GET", "/api/serve/applications/", timeout=2)
-                return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-                time.sleep(1)
-        raise SystemExit(f"the Ray dashboard did not answer on {self.dashboard} in {timeout_s:.0f} s")
-
-    def running_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-
-    def stop(self, timeout_s: float = 30) -> bool:
-        """Terminate `ray start` and every process under it (GCS, raylet, workers, vLLM engines).
-
-        `ray stop` would kill every Ray on the machine; this stops only the one we started.
-        """
-        pid = self.running_pid()
-        self.pid_file.unlink(missing_ok=True)
-        if pid is None:
-            return False
-        try:
-            head = psutil.Process(pid)
-            procs = [head, *head.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return False
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=10)
-        return True
-
-    def deploy(self, body: dict) -> None:
-        """The call KubeRay makes for serveConfigV2; Ray validates it with ServeDeploySchema."""
-        try:
-            self.api("PUT", "/api/serve/applications/", body, timeout=60)
-        except urllib.error.HTTPError as err:
-            raise SystemExit(f"Ray rejected the serve config ({err.code}): {err.read().decode()}") from err
-
-    def wait_running(self, timeout_s: float, out=sys.stdout) -> dict:
-        """Poll Serve's status, printing each change, until every application is RUNNING."""
-        deadline = time.monotonic() + timeout_s
-        last = None
-        while time.monotonic() < deadline:
-            apps = self.api("GET", "/api/serve/applications/").get("applications", {})
-            line = "  ".join(f"{name}: {app['status']}" for name, app in sorted(apps.items()))
-            if line != last:
-                print(
-                    f"[{time.strftime('%H:%M:%S')}] {line or 'waiting for applications'}",
-                    file=out,
-                    flush=True,
-                )
-                last = line
-            failed = [_failure(name, app) for name, app in apps.items() if app["status"] == "DEPLOY_FAILED"]
-            if failed:
-                raise SystemExit("deploy failed:\n" + "\n".join(failed))
-            if apps and all(a["status"] == "RUNNING" for a in apps.values()):
-                return apps
-            time.sleep(2)
-        raise SystemExit(f"applications not RUNNING after {timeout_s:.0f} s: {last}")
+def wait_running(ray: LocalRay, timeout_s: float, out=sys.stdout) -> dict:
+    """Poll Serve's status, printing each change, until every application is RUNNING."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        apps = ray.applications()
+        line = "  ".join(f"{name}: {app['status']}" for name, app in sorted(apps.items()))
+        if line != last:
+            print(f"[{time.strftime('%H:%M:%S')}] {line or 'waiting for applications'}", file=out, flush=True)
+            last = line
+        failed = [_failure(name, app) for name, app in apps.items() if app["status"] == "DEPLOY_FAILED"]
+        if failed:
+            raise SystemExit("deploy failed:\n" + "\n".join(failed))
+        if apps and all(a["status"] == "RUNNING" for a in apps.values()):
+            return apps
+        time.sleep(2)
+    raise SystemExit(f"applications not RUNNING after {timeout_s:.0f} s: {last}")
 
 
 def _failure(name: str, app: dict) -> str:
@@ -291,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "--print-config", action="store_true", help="print the rendered serveConfigV2 and exit"
     )
     args = parser.parse_args(argv)
-    ray = LocalRay(Ports.from_env())
+    ray = LocalRay(Ports.from_env(), STATE_DIR)
 
     if args.stop:
         print("stopped local Ray" if ray.stop() else "no local Ray from `make serve` is running")
@@ -307,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ray.start(num_cpus=cpus)
     try:
         ray.deploy(body)
-        apps = ray.wait_running(args.timeout)
+        apps = wait_running(ray, args.timeout)
         print(usage_text(ray.ports, list_models(ray.ports), apps), flush=True)
         if args.detach:
             return 0

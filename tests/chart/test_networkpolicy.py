@@ -1,6 +1,7 @@
 """templates/networkpolicy.yaml: only Ray pods reach GCS, client and the other internal Ray ports."""
 
 import pytest
+
 from tests.chart import VALUES_DIR
 from tests.helm import render_chart
 

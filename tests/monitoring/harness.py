@@ -12,11 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +27,7 @@ import openai
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from tools import serve_local
+from tools import local_ray, serve_local
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -46,25 +42,17 @@ IMPLIED_LABELS = frozenset({
 
 
 @dataclass(frozen=True)
-class Ports:
+class Ports(local_ray.Ports):
     """Every port the head opens, all on 127.0.0.1, apart from other Rays on the machine."""
 
     gcs: int = 36379
-    client: int = 36380
     dashboard: int = 38265
-    dashboard_agent: int = 38266
     serve: int = 38000
     metrics: int = 38080
+    client: int = 36380
+    dashboard_agent: int = 38266
     autoscaler_metrics: int = 38217
     dashboard_metrics: int = 38227
-
-    def metrics_endpoints(self) -> dict[str, int]:
-        """The three metrics endpoints, by the port names the Ray docs give them in a pod."""
-        return {
-            "metrics": self.metrics,
-            "as-metrics": self.autoscaler_metrics,
-            "dash-metrics": self.dashboard_metrics,
-        }
 
     def in_pod(self) -> dict[int, int]:
         """Where a Ray head in a pod exports metrics (KubeRay's --metrics-export-port 8080, Ray's
@@ -116,79 +104,25 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 1.0):
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s (last error: {last_error})")
 
 
-class RayHead:
-    """A `ray start --head --block` of our own: stopping that process tree stops exactly this Ray."""
+class RayHead(local_ray.LocalRay):
+    """The shared loopback launcher on this suite's ports, in a temp dir removed on stop."""
 
     def __init__(self, ports: Ports, state_dir: Path) -> None:
-        self.ports = ports
-        self.state_dir = state_dir
-        self.log_file = state_dir / "ray.log"
-        self.dashboard = f"http://{HOST}:{ports.dashboard}"
-        self.token = secrets.token_hex(32)
-        self.proc: subprocess.Popen | None = None
         # Short: Ray's session sockets live under it and a Unix socket path has at most 107 bytes.
-        self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-mon-"))
+        super().__init__(ports, state_dir, temp_dir=Path(tempfile.mkdtemp(prefix="ray-mon-")))
 
     def start(self, num_cpus: int) -> None:
         ensure_free(dataclasses.astuple(self.ports))
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        token_file = self.state_dir / "auth_token"
-        token_file.touch(mode=0o600)
-        token_file.write_text(self.token)
-        env = {
-            **os.environ,
-            "VLLM_HOST_IP": HOST,
-            # `ray start` swaps a loopback --node-ip-address for the host's address unless Ray thinks
-            # it cannot form a multi-node cluster; a single-node head never needs to.
-            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-            # The autoscaler and dashboard export metrics on fixed ports (44217, 44227) by default,
-            # which another Ray on the same machine may hold.
-            "AUTOSCALER_METRIC_PORT": str(self.ports.autoscaler_metrics),
-            "DASHBOARD_METRIC_PORT": str(self.ports.dashboard_metrics),
-            # Workers import serve_app from the checkout and resolve the preset's `./` model paths
-            # against MODEL_ROOT, as under `make serve`.
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            # Serve binds each replica's gRPC server to every interface; this worker hook keeps it on
-            # the node IP (serve_app/loopback.py), as `make serve` does.
-            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
-            "MODEL_ROOT": str(REPO),
-            "HF_HUB_OFFLINE": "1",
-            # The dashboard's REST API deploys code: token auth even on loopback.
-            "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN_PATH": str(token_file),
-        }
-        cmd = [
-            str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-            f"--node-ip-address={HOST}", f"--port={self.ports.gcs}",
-            f"--ray-client-server-port={self.ports.client}", "--include-dashboard=true",
-            f"--dashboard-host={HOST}", f"--dashboard-port={self.ports.dashboard}",
-            f"--dashboard-agent-listen-port={self.ports.dashboard_agent}",
-            f"--metrics-export-port={self.ports.metrics}", f"--temp-dir={self.temp_dir}",
-            f"--num-cpus={num_cpus}", "--disable-usage-stats",
-        ]  # fmt: skip
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        wait_until(
-            lambda: self._alive() and self.api("GET", "/api/serve/applications/"), 120, "Ray dashboard"
-        )
-
-    def _alive(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"ray start exited with {self.proc.returncode}; see {self.log_file}")
-        return True
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        return serve_local.http_json(method, f"{self.dashboard}{path}", body, timeout=60, token=self.token)
+        super().start(num_cpus)
 
     def deploy(self, config: dict, timeout_s: float = 900) -> None:
         """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
-        self.api("PUT", "/api/serve/applications/", config)
+        super().deploy(config)
 
         def running() -> bool:
-            self._alive()
-            apps = self.api("GET", "/api/serve/applications/").get("applications", {})
+            if self.running_pid() is None:
+                raise RuntimeError(f"ray start exited; see {self.log_file}")
+            apps = self.applications()
             failed = {n: a.get("message") for n, a in apps.items() if a["status"] == "DEPLOY_FAILED"}
             if failed:
                 raise RuntimeError(f"deploy failed: {failed}")
@@ -196,26 +130,10 @@ class RayHead:
 
         wait_until(running, timeout_s, "Serve applications", interval_s=2)
 
-    def processes(self) -> list[psutil.Process]:
-        if self.proc is None:
-            return []
-        with contextlib.suppress(psutil.NoSuchProcess):
-            head = psutil.Process(self.proc.pid)
-            return [head, *head.children(recursive=True)]
-        return []
-
-    def stop(self, timeout_s: float = 30) -> None:
-        """Terminate the head and every process under it (GCS, raylet, workers, vLLM engines)."""
-        procs = self.processes()
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=10)
+    def stop(self, timeout_s: float = 30) -> bool:
+        stopped = super().stop(timeout_s)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+        return stopped
 
 
 @dataclass

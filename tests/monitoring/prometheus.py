@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from tests.monitoring.harness import HOST, ensure_free, http_text, wait_until
-from tools.serve_local import http_json
+from tools.local_ray import http_json
 
 # KubeRay's own pod labels (ray-operator/controllers/ray/common/pod.go, labelPod): the template's
 # labels override these, apart from the three KubeRay always owns.

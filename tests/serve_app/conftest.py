@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_app.cluster import HOST, LoopbackRay
 from tests.serve_app.deployment import API_KEY, KEYS_ENV, Stack, serve_config
+from tools.local_ray import LocalRay, Ports
 
 REPO = Path(__file__).resolve().parents[2]
-SERVE_PORT = int(os.environ.get("SERVE_APP_TEST_PORT", "18000"))
 DEPLOY_TIMEOUT_S = 900
 
 
@@ -37,18 +36,12 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Iterator[Stack]:
     # A short root: Ray's unix socket paths must stay under 108 characters.
     root = Path(os.environ.get("SERVE_APP_TEST_TMP", "/tmp")) / f"sa-{os.getpid()}"
-    ray = LoopbackRay(
-        root=root,
+    ray = LocalRay(
+        Ports.free(),
+        state_dir=root,
+        temp_dir=root / "ray",
+        model_root=model_dirs["tiny"].parent,
         env={
-            # Workers import serve_app from the checkout, like `make serve`.
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            "MODEL_ROOT": str(model_dirs["tiny"].parent),
-            "VLLM_HOST_IP": HOST,
-            "RAY_NODE_IP_ADDRESS": HOST,
-            # Without it Ray swaps a loopback node address for the machine's network address.
-            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-            # Every worker runs this hook: Serve replicas bind their gRPC port to 127.0.0.1 too.
-            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip",
             # Idle workers (left by build and model-download tasks, with vLLM imported) exit at once:
             # the machine's memory goes to the replicas.
             "RAY_num_workers_soft_limit": "0",
@@ -57,20 +50,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path])
             "RAY_memory_monitor_refresh_ms": "0",
             # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
             "RAY_metrics_report_interval_ms": "1000",
-            "HF_HUB_OFFLINE": "1",
             KEYS_ENV: f"{API_KEY},sk-second-key",
         },
     )
-    ray.start()
+    ray.start(num_cpus=16)
     try:
         stack = Stack(
             ray=ray,
-            config=serve_config(model_dirs, root / "rag" / "docs.db", SERVE_PORT),
-            serve_port=SERVE_PORT,
+            config=serve_config(model_dirs, root / "rag" / "docs.db", ray.ports.serve),
+            serve_port=ray.ports.serve,
         )
         try:
             stack.deploy(stack.config, timeout_s=DEPLOY_TIMEOUT_S)
-        except (RuntimeError, TimeoutError) as err:
+        except (SystemExit, RuntimeError, TimeoutError) as err:
             pytest.fail(f"{err}\n--- Serve controller log ---\n{ray.serve_log_tail()}")
         yield stack
     finally:

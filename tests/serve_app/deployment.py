@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import httpx
 from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serve_app.cluster import HOST, LoopbackRay
+from tools.local_ray import HOST, LocalRay
 
 API_KEY = "sk-serve-app-test"
 KEYS_ENV = "SERVE_APP_TEST_API_KEYS"
@@ -148,7 +149,7 @@ def chat_body(model: str = "tiny", content: str = "Hello", max_tokens: int = 4, 
 class Stack:
     """The deployed applications and the ways to reach them."""
 
-    ray: LoopbackRay
+    ray: LocalRay
     config: dict
     serve_port: int
 
@@ -174,7 +175,7 @@ class Stack:
         while time.monotonic() < deadline:
             try:
                 apps = self.ray.applications()
-            except httpx.TransportError:
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 # A busy machine can stall the dashboard for a while; the deadline still holds.
                 time.sleep(2)
                 continue

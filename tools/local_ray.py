@@ -1,0 +1,255 @@
+"""A Ray head on 127.0.0.1 only, driven like KubeRay drives a RayService: the one launcher.
+
+`make serve` (tools/serve_local.py), the serve_app tests and the monitoring proofs all start Ray
+through `LocalRay`: `ray start --head --block` in a session of its own, every port it opens on
+loopback, Ray's token auth on, Serve applications deployed with the dashboard's
+`PUT /api/serve/applications/` (the call KubeRay makes with serveConfigV2). Stopping it terminates
+exactly its process tree; `ray stop` would stop every Ray on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# Serve binds each replica's gRPC server to every interface; this hook, run by every worker,
+# keeps it on the node IP (serve_app/loopback.py).
+LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every fixed port a Ray head opens (the others Ray picks itself, on the node IP)."""
+
+    gcs: int = 6379
+    dashboard: int = 8265
+    serve: int = 8000
+    metrics: int = 8080
+    client: int = 10001
+    dashboard_agent: int = 52365
+    autoscaler_metrics: int = 44217
+    dashboard_metrics: int = 44227
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        """Ports from RAY_VLLM_<NAME>_PORT variables, so tests and a user's run can coexist."""
+        return cls(
+            **{
+                f.name: int(os.environ.get(f"RAY_VLLM_{f.name.upper()}_PORT", f.default))
+                for f in dataclasses.fields(cls)
+            }
+        )
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports the kernel just handed out on loopback; held together so they are distinct."""
+        with contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(socket.socket()) for _ in dataclasses.fields(cls)]
+            for sock in socks:
+                sock.bind((HOST, 0))
+            return cls(*(sock.getsockname()[1] for sock in socks))
+
+    def metrics_endpoints(self) -> dict[str, int]:
+        """The three metrics endpoints, by the port names the chart gives them in a pod."""
+        return {
+            "metrics": self.metrics,
+            "as-metrics": self.autoscaler_metrics,
+            "dash-metrics": self.dashboard_metrics,
+        }
+
+
+def http_json(method: str, url: str, body: dict | None = None, timeout: float = 10, token: str = "") -> dict:
+    """One JSON request; raises urllib.error.HTTPError with the server's text on errors."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        text = resp.read().decode() or "{}"
+    return json.loads(text)
+
+
+def terminate(procs: list[psutil.Process], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL what is left after `timeout_s`."""
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
+class LocalRay:
+    """A Ray head started with `ray start --block`: stopping that one process stops the cluster.
+
+    `state_dir` keeps the pid file, the log and the auth token; `temp_dir` is Ray's session
+    directory (keep it short: Unix socket paths have at most 107 bytes); `env` is added to the
+    loopback environment every Ray process inherits.
+    """
+
+    def __init__(
+        self,
+        ports: Ports,
+        state_dir: Path,
+        *,
+        temp_dir: Path | None = None,
+        model_root: Path = REPO,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.ports = ports
+        self.state_dir = state_dir
+        self.temp_dir = temp_dir
+        self.model_root = model_root
+        self.extra_env = env or {}
+        self.pid_file = state_dir / "ray.pid"
+        self.log_file = state_dir / "ray.log"
+        self.token_file = state_dir / "auth_token"
+        self.dashboard = f"http://{HOST}:{ports.dashboard}"
+        self.metrics_url = f"http://{HOST}:{ports.metrics}/metrics"
+
+    def token(self) -> str:
+        """Ray's token auth is on locally too: the dashboard and job API run code for any caller."""
+        if not self.token_file.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.token_file.touch(mode=0o600)
+            self.token_file.write_text(secrets.token_hex(32))
+        return self.token_file.read_text().strip()
+
+    def api(self, method: str, path: str, body: dict | None = None, timeout: float = 30) -> dict:
+        return http_json(method, f"{self.dashboard}{path}", body, timeout=timeout, token=self.token())
+
+    def environment(self) -> dict[str, str]:
+        """What every Ray process of this head inherits (`RAY_ADDRESS` of the caller left out)."""
+        return {
+            **{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+            # Workers import serve_app from the checkout and resolve `./` model paths against MODEL_ROOT.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "MODEL_ROOT": str(self.model_root),
+            "VLLM_HOST_IP": HOST,
+            "RAY_NODE_IP_ADDRESS": HOST,
+            # `ray start` swaps a loopback --node-ip-address for the host's address unless Ray thinks
+            # it cannot form a multi-node cluster; this single-node head never needs to.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": LOOPBACK_HOOK,
+            # These two export on fixed ports by default, which another Ray on the machine may hold.
+            "AUTOSCALER_METRIC_PORT": str(self.ports.autoscaler_metrics),
+            "DASHBOARD_METRIC_PORT": str(self.ports.dashboard_metrics),
+            "HF_HUB_OFFLINE": "1",
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(self.token_file),
+            **self.extra_env,
+        }
+
+    def command(self, num_cpus: int) -> list[str]:
+        p = self.ports
+        return [
+            str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+            f"--node-ip-address={HOST}", f"--port={p.gcs}", f"--ray-client-server-port={p.client}",
+            "--include-dashboard=true", f"--dashboard-host={HOST}", f"--dashboard-port={p.dashboard}",
+            f"--dashboard-agent-listen-port={p.dashboard_agent}", f"--metrics-export-port={p.metrics}",
+            *([f"--temp-dir={self.temp_dir}"] if self.temp_dir else []),
+            f"--num-cpus={num_cpus}", "--disable-usage-stats",
+        ]  # fmt: skip
+
+    def start(self, num_cpus: int, timeout_s: float = 180) -> None:
+        if self.running_pid():
+            raise SystemExit(
+                f"a local Ray is already running from {self.state_dir} (pid file {self.pid_file}); "
+                "stop it first (`make serve-stop` for `make serve`)"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.token()  # written before Ray reads it
+        with self.log_file.open("ab") as log:
+            # Its own session: Ctrl-C in the terminal reaches only us, and we stop Ray in order.
+            proc = subprocess.Popen(
+                self.command(num_cpus),
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"ray start exited with {proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("GET", "/api/serve/applications/", timeout=2)
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                time.sleep(1)
+        raise SystemExit(f"the Ray dashboard did not answer on {self.dashboard} in {timeout_s:.0f} s")
+
+    def running_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+
+    def processes(self) -> list[psutil.Process]:
+        """The head and every process under it (GCS, raylet, workers, vLLM engines)."""
+        pid = self.running_pid()
+        if pid is None:
+            return []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            head = psutil.Process(pid)
+            return [head, *head.children(recursive=True)]
+        return []
+
+    def listening(self) -> list[tuple[str, str, int]]:
+        """`(process name, address, port)` of every listening TCP socket of the cluster's processes."""
+        found = []
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found += [
+                    (proc.name(), conn.laddr.ip, conn.laddr.port)
+                    for conn in proc.net_connections(kind="inet")
+                    if conn.status == psutil.CONN_LISTEN
+                ]
+        return found
+
+    def stop(self, timeout_s: float = 30) -> bool:
+        """Terminate this head's process tree; False when none was running."""
+        procs = self.processes()
+        self.pid_file.unlink(missing_ok=True)
+        terminate(procs, timeout_s)
+        return bool(procs)
+
+    def deploy(self, body: dict) -> None:
+        """The call KubeRay makes for serveConfigV2; Ray validates it with ServeDeploySchema."""
+        try:
+            self.api("PUT", "/api/serve/applications/", body, timeout=120)
+        except urllib.error.HTTPError as err:
+            raise SystemExit(f"Ray rejected the serve config ({err.code}): {err.read().decode()}") from err
+
+    def applications(self) -> dict:
+        return self.api("GET", "/api/serve/applications/").get("applications", {})
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else ""
+
+    def serve_log_tail(self, chars: int = 6000) -> str:
+        """The end of the Serve controller's log: why replicas did not start."""
+        root = self.temp_dir or Path("/tmp/ray")
+        logs = sorted(root.glob("session_*/logs/serve/controller_[0-9]*.log"), key=os.path.getmtime)
+        return logs[-1].read_text(errors="replace")[-chars:] if logs else ""
