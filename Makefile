@@ -6,6 +6,8 @@ PYTHON_BIN ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 VALUES ?= values/local-cpu.yaml
+# One -f per file: VALUES="values/local-cpu.yaml values/local-cpu-autoscale.yaml" layers them like helm.
+VALUES_ARGS = $(foreach v,$(VALUES),-f $(v))
 CRD_SCHEMA_DIR ?= $(abspath ../shared/crd-schemas)
 TINY_MODEL := .cache/tiny-llama
 export CRD_SCHEMA_DIR
@@ -16,7 +18,7 @@ export RAY_NODE_IP_ADDRESS := 127.0.0.1
 .PHONY: help venv lock test test-chart test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop tiny-model loadtest-autoscale metrics-inventory bench values-table
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON_BIN) -m venv $(VENV)
@@ -45,8 +47,20 @@ test: venv tiny-model ## Run every test: chart, serve_app, end to end, load test
 test-chart: venv ## Chart tests only (fast, no Ray)
 	$(PY) -m pytest tests/chart
 
+test-serve-app: venv ## serve_app tests: unit, then the live gateway/RAG on a loopback Ray with CPU vLLM
+	$(PY) -m pytest tests/serve_app
+
+test-e2e: venv tiny-model ## End to end: the chart's local-cpu serveConfigV2 deployed by serve_local, used with openai
+	$(PY) -m pytest tests/e2e tests/test_contract.py
+
+test-loadtest: venv tiny-model ## Load-test tool and the live autoscaling cycle
+	$(PY) -m pytest tests/loadtest
+
+test-monitoring: venv tiny-model ## Dashboard, monitors and alerts against a live scrape and a real Prometheus
+	$(PY) -m pytest tests/monitoring
+
 render: venv ## Render the chart like `helm template` and validate it: make render VALUES=values/x.yaml
-	@$(PY) tools/render.py -f $(VALUES)
+	@$(PY) tools/render.py $(VALUES_ARGS)
 
 lint: venv ## Helm lint (strict) on every preset, ruff on the Python, values table in sync
 	$(PY) tools/lint.py
@@ -58,7 +72,7 @@ values-table: venv ## Regenerate the values table in chart/README.md
 	$(PY) tools/values_table.py
 
 serve: venv tiny-model ## Run the chart's own serveConfigV2 on a local Ray: make serve [VALUES=values/local-cpu.yaml]
-	$(PY) tools/serve_local.py -f $(VALUES)
+	$(PY) tools/serve_local.py $(VALUES_ARGS)
 
 serve-stop: venv ## Stop the Ray that `make serve` started
 	$(PY) tools/serve_local.py --stop

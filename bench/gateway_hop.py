@@ -138,7 +138,7 @@ def make_arms(session, body: dict) -> dict[str, Call]:
     # The options the gateway itself puts on its LLMServer handles (OpenAiIngress).
     llm = serve.get_deployment_handle(deployment_name(MODEL), app_name=APP).options(stream=True)
     gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=APP)
-    url = f"http://{HOST}:{PORTS['SERVE']}{CHAT_PATH}"
+    url = f"http://{HOST}:{PORTS.serve}{CHAT_PATH}"
 
     async def direct() -> None:
         responses = [r async for r in llm.chat.remote(ChatCompletionRequest.model_validate(body), None)]
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         import ray
 
-        ray.init(address=f"{HOST}:{PORTS['GCS']}", _node_ip_address=HOST, log_to_driver=False)
+        ray.init(address=f"{HOST}:{PORTS.gcs}", _node_ip_address=HOST, log_to_driver=False)
         try:
             listeners = non_loopback_listeners([*run.processes(), psutil.Process()])
             wait = report.wait_for_quiet(timeout_s=args.max_wait_s)

@@ -15,15 +15,15 @@ from pathlib import Path
 import psutil
 
 from bench.report import REPO
+from tools.local_ray import HOST, Ports
 
-HOST = "127.0.0.1"
 PRESET = "values/local-cpu.yaml"
 # In the 47000-47999 range the bench may use: a user's `make serve` and the test suite run side by side.
-PORTS = {"GCS": 47379, "DASHBOARD": 47265, "SERVE": 47000, "METRICS": 47080, "CLIENT": 47001}
+PORTS = Ports(
+    gcs=47379, dashboard=47265, serve=47000, metrics=47080, client=47001,
+    dashboard_agent=47266, autoscaler_metrics=47217, dashboard_metrics=47227,
+)  # fmt: skip
 MODEL = "tiny"  # the preset's first model
-# Serve replicas bind their inter-deployment gRPC server to every interface unless every Ray worker
-# runs this setup hook (serve_app/loopback.py); serve_local.py's environment reaches every worker.
-LOOPBACK_ENV = {"__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR": "serve_app.loopback.bind_replica_grpc_to_node_ip"}
 SERVE_LOCAL = REPO / "tools" / "serve_local.py"
 
 
@@ -67,16 +67,15 @@ def chart_local_run(state_dir: Path, extra_env: dict[str, str], timeout_s: int =
     state_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        **{f"RAY_VLLM_{name}_PORT": str(port) for name, port in PORTS.items()},
+        **PORTS.as_env(),
         "RAY_VLLM_STATE_DIR": str(state_dir),
-        **LOOPBACK_ENV,
         **extra_env,
     }
     cmd = [
         sys.executable, str(SERVE_LOCAL), "-f", PRESET, "--set", f"rag.milvus.uri={state_dir / 'rag.db'}",
         "--detach", "--timeout", str(timeout_s),
     ]  # fmt: skip
-    run = LocalRun(base_url=f"http://{HOST}:{PORTS['SERVE']}", env=env, state_dir=state_dir)
+    run = LocalRun(base_url=f"http://{HOST}:{PORTS.serve}", env=env, state_dir=state_dir)
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s + 180)
         if proc.returncode != 0:

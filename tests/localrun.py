@@ -15,11 +15,12 @@ import psutil
 import pytest
 
 from tests.helm import render_chart
+from tools.local_ray import HOST, Ports
 
 REPO = Path(__file__).resolve().parents[1]
 SERVE_LOCAL = REPO / "tools" / "serve_local.py"
 # Ports of their own, so a user's `make serve` and this suite can run side by side.
-PORTS = {"GCS": 56379, "DASHBOARD": 58265, "SERVE": 58000, "METRICS": 58080, "CLIENT": 50001}
+PORTS = Ports.free()
 
 
 @dataclass
@@ -69,7 +70,7 @@ def start_local_run(
     """
     env = {
         **os.environ,
-        **{f"RAY_VLLM_{name}_PORT": str(port) for name, port in PORTS.items()},
+        **PORTS.as_env(),
         "RAY_VLLM_STATE_DIR": str(tmp),
     }
     sets = [f"rag.milvus.uri={tmp / 'rag.db'}", *set_values]
@@ -82,9 +83,9 @@ def start_local_run(
         log = (tmp / "ray.log").read_text()[-4000:] if (tmp / "ray.log").exists() else ""
         pytest.fail(f"serve_local failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n{log}")
     return LocalRun(
-        base_url=f"http://127.0.0.1:{PORTS['SERVE']}",
-        dashboard_url=f"http://127.0.0.1:{PORTS['DASHBOARD']}",
-        metrics_url=f"http://127.0.0.1:{PORTS['METRICS']}/metrics",
+        base_url=f"http://{HOST}:{PORTS.serve}",
+        dashboard_url=f"http://{HOST}:{PORTS.dashboard}",
+        metrics_url=f"http://{HOST}:{PORTS.metrics}/metrics",
         env=env,
         head_pid=int((tmp / "ray.pid").read_text()),
         state_dir=tmp,

@@ -55,6 +55,12 @@ class Ports:
             }
         )
 
+    def as_env(self) -> dict[str, str]:
+        """The variables `from_env` reads: how a caller hands its ports to `tools/serve_local.py`."""
+        return {
+            f"RAY_VLLM_{f.name.upper()}_PORT": str(getattr(self, f.name)) for f in dataclasses.fields(self)
+        }
+
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel just handed out on loopback; held together so they are distinct."""

@@ -6,6 +6,7 @@ Tests run in file order; the last class stops the run and checks nothing is left
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import httpx
@@ -164,7 +165,7 @@ class TestShutdown:
         listening_ports = {
             c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN
         }
-        assert not listening_ports & set(PORTS.values())
+        assert not listening_ports & set(dataclasses.astuple(PORTS))
 
 
 def _connections(proc: psutil.Process) -> list:
