@@ -32,6 +32,15 @@ HOST = "127.0.0.1"
 LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel just handed out on loopback; held together so they are distinct."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 @dataclass(frozen=True)
 class Ports:
     """Every fixed port a Ray head opens (the others Ray picks itself, on the node IP)."""
@@ -63,12 +72,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Ports the kernel just handed out on loopback; held together so they are distinct."""
-        with contextlib.ExitStack() as stack:
-            socks = [stack.enter_context(socket.socket()) for _ in dataclasses.fields(cls)]
-            for sock in socks:
-                sock.bind((HOST, 0))
-            return cls(*(sock.getsockname()[1] for sock in socks))
+        return cls(*free_ports(len(dataclasses.fields(cls))))
 
     def metrics_endpoints(self) -> dict[str, int]:
         """The three metrics endpoints, by the port names the chart gives them in a pod."""

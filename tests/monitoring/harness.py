@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from tools import local_ray, serve_local
@@ -41,26 +40,14 @@ IMPLIED_LABELS = frozenset({
 })  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Ports(local_ray.Ports):
-    """Every port the head opens, all on 127.0.0.1, apart from other Rays on the machine."""
-
-    gcs: int = 36379
-    dashboard: int = 38265
-    serve: int = 38000
-    metrics: int = 38080
-    client: int = 36380
-    dashboard_agent: int = 38266
-    autoscaler_metrics: int = 38217
-    dashboard_metrics: int = 38227
-
-    def in_pod(self) -> dict[int, int]:
-        """Where a Ray head in a pod exports metrics (KubeRay's --metrics-export-port 8080, Ray's
-        AUTOSCALER_METRIC_PORT and DASHBOARD_METRIC_PORT defaults) -> where this head does."""
-        return {8080: self.metrics, 44217: self.autoscaler_metrics, 44227: self.dashboard_metrics}
+def in_pod(ports: local_ray.Ports) -> dict[int, int]:
+    """Where a Ray head in a pod exports metrics (the defaults: KubeRay's --metrics-export-port 8080,
+    Ray's AUTOSCALER_METRIC_PORT and DASHBOARD_METRIC_PORT) -> where this head does."""
+    pod = local_ray.Ports().metrics_endpoints()
+    return {pod[name]: port for name, port in ports.metrics_endpoints().items()}
 
 
-def deploy_body(serve_config_text: str, ports: Ports) -> dict:
+def deploy_body(serve_config_text: str, ports: local_ray.Ports) -> dict:
     """The chart's rendered serveConfigV2 as `make serve` deploys it: only the proxy moves to loopback."""
     return serve_local.with_http_options(serve_config_text, ports)
 
@@ -74,19 +61,6 @@ def first_model(body: dict) -> str:
 def http_text(url: str, timeout: float = 30) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.read().decode()
-
-
-def ensure_free(ports) -> None:
-    """Fail fast, naming the holder, when a socket of another process sits on one of our ports (fixed
-    ports lie in the ephemeral range, so any process on the machine may have been handed one).
-    Connections of a previous run in TIME_WAIT do not count: the servers bind with SO_REUSEADDR."""
-    wanted = set(ports)
-    held = [
-        c for c in psutil.net_connections("tcp")
-        if c.laddr and c.laddr.port in wanted and c.status != psutil.CONN_TIME_WAIT
-    ]  # fmt: skip
-    if held:
-        raise RuntimeError(f"ports taken on this machine: {[(c.laddr.port, c.status, c.pid) for c in held]}")
 
 
 def wait_until(check, timeout_s: float, what: str, interval_s: float = 1.0):
@@ -107,13 +81,9 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 1.0):
 class RayHead(local_ray.LocalRay):
     """The shared loopback launcher on this suite's ports, in a temp dir removed on stop."""
 
-    def __init__(self, ports: Ports, state_dir: Path) -> None:
+    def __init__(self, ports: local_ray.Ports, state_dir: Path) -> None:
         # Short: Ray's session sockets live under it and a Unix socket path has at most 107 bytes.
         super().__init__(ports, state_dir, temp_dir=Path(tempfile.mkdtemp(prefix="ray-mon-")))
-
-    def start(self, num_cpus: int) -> None:
-        ensure_free(dataclasses.astuple(self.ports))
-        super().start(num_cpus)
 
     def deploy(self, config: dict, timeout_s: float = 900) -> None:
         """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
@@ -279,7 +249,7 @@ class LiveRun:
 
 
 @contextlib.contextmanager
-def running_head(state_dir: Path, body: dict, ports: Ports = Ports()) -> Iterator[RayHead]:
+def running_head(state_dir: Path, body: dict, ports: local_ray.Ports) -> Iterator[RayHead]:
     """A head sized for the deploy body; stopped on exit, also when start-up fails."""
     head = RayHead(ports, state_dir)
     try:

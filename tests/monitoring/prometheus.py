@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.monitoring.harness import HOST, ensure_free, http_text, wait_until
+from tests.monitoring.harness import HOST, http_text, wait_until
 from tools.local_ray import http_json
 
 # KubeRay's own pod labels (ray-operator/controllers/ray/common/pod.go, labelPod): the template's
@@ -169,7 +169,6 @@ class Prometheus:
         self.proc: subprocess.Popen | None = None
 
     def start(self, scrape_configs: list[dict]) -> None:
-        ensure_free([self.port])
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("the `prometheus` binary is missing: apt-get install prometheus")

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helm import Rendered, render_chart
-from tests.monitoring.harness import LiveRun, Ports, RayHead, deploy_body, drive, running_head, scraping
+from tests.monitoring.harness import LiveRun, RayHead, deploy_body, drive, in_pod, running_head, scraping
 from tests.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
+from tools.local_ray import Ports, free_ports
 
 NAMESPACE = "llm-serving"
-PORTS = Ports()
-PROMETHEUS_PORT = 39090
+# Ports of their own, so a user's `make serve` and this suite can run side by side.
+PORTS = Ports.free()
+(PROMETHEUS_PORT,) = free_ports(1)
 MONITORING_ON = {
     "monitoring.podMonitor.enabled": True,
     "monitoring.prometheusRule.enabled": True,
@@ -63,7 +65,7 @@ def monitored_run(workdir: Path, rounds: int = 8) -> Iterator[Live]:
     # A Milvus Lite file of its own: the preset's path is shared with every other local run.
     rendered = render_monitoring({"rag.milvus.uri": str(workdir / "rag.db")})
     pod = head_pod(rendered.get("RayService"), NAMESPACE)
-    scrape_configs = podmonitor_scrape_configs(rendered.get("PodMonitor"), pod, PORTS.in_pod(), interval="1s")
+    scrape_configs = podmonitor_scrape_configs(rendered.get("PodMonitor"), pod, in_pod(PORTS), interval="1s")
     body = deploy_body(rendered.serve_config_text, PORTS)
     with (
         running_prometheus(PROMETHEUS_PORT, workdir / "prometheus", scrape_configs) as prometheus,
