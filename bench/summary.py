@@ -1,6 +1,6 @@
 """The README's performance section, written from bench/results/*.json (never typed by hand).
 
-python -m bench.summary [--results-dir bench/results]
+python -m bench.summary [--results-dir bench/results] [--write-readme]
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from bench.report import RESULTS_DIR
+from bench.report import REPO, RESULTS_DIR
 from bench.stats import Target, table, targets_table
 
 HOP_ARMS = ("direct", "gateway-handle", "gateway-http")
+README = REPO / "README.md"
+# The README's performance section lies between these two lines.
+BEGIN, END = "<!-- bench:begin (python -m bench.summary --write-readme) -->", "<!-- bench:end -->"
 
 
 def load_results(results_dir: Path) -> dict[str, dict]:
@@ -136,11 +139,34 @@ def render(results: dict[str, dict]) -> str:
     )
 
 
+def readme_section(readme: str) -> str:
+    """The text between the markers; a README without them is an error worth stopping for."""
+    try:
+        _, rest = readme.split(BEGIN + "\n", 1)
+        section, _ = rest.split("\n" + END, 1)
+    except ValueError:
+        raise SystemExit(f"{README} lacks the performance markers {BEGIN!r} ... {END!r}") from None
+    return section
+
+
+def with_section(readme: str, section: str) -> str:
+    return readme.replace(
+        BEGIN + "\n" + readme_section(readme) + "\n" + END, BEGIN + "\n" + section + "\n" + END
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--write-readme", action="store_true", help="replace the README's performance section"
+    )
     args = parser.parse_args(argv)
-    print(render(load_results(args.results_dir)))
+    text = render(load_results(args.results_dir))
+    if args.write_readme:
+        README.write_text(with_section(README.read_text(), text))
+    else:
+        print(text)
     return 0
 
 

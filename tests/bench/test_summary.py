@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bench.report import RESULTS_DIR
 from bench.stats import Target
-from bench.summary import render, targets_of
+from bench.summary import BEGIN, END, README, load_results, readme_section, render, targets_of, with_section
 
 MACHINE = {
     "cpu_model": "AMD EPYC", "logical_cpus": 2, "physical_cores": 2, "memory_gib": 23.5, "os": "Linux 6",
@@ -51,3 +54,16 @@ class TestRender:
 class TestTargetsOf:
     def test_should_prefix_each_target_with_its_result_when_collecting(self):
         assert [t.name for t in targets_of({"harness": HARNESS})] == ["harness: render"]
+
+
+class TestReadme:
+    def test_should_hold_exactly_what_the_committed_results_render_when_read(self):
+        assert readme_section(README.read_text()) == render(load_results(RESULTS_DIR))
+
+    def test_should_replace_only_the_section_when_written(self):
+        readme = f"# x\n\n{BEGIN}\nold\nnumbers\n{END}\n\n## after\n"
+        assert with_section(readme, "new") == f"# x\n\n{BEGIN}\nnew\n{END}\n\n## after\n"
+
+    def test_should_stop_with_the_markers_named_when_they_are_missing(self):
+        with pytest.raises(SystemExit, match="performance markers"):
+            readme_section("# no section\n")
