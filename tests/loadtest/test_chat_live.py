@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +18,11 @@ import httpx
 import psutil
 import pytest
 
+from tools.local_ray import free_ports
+
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = Path(sys.executable).parent / "locust"
-PORT = 28001
+(PORT,) = free_ports(1)
 BASE_URL = f"http://127.0.0.1:{PORT}"
 API_KEY = secrets.token_hex(16)
 LLM_ROWS = {"TTFT", "ITL", "E2E", "TOKENS/S", "GOODPUT"}
@@ -83,10 +84,12 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def locust_command(*args: str) -> list[str]:
+    """Two users of the tiny model with short answers, from loadtest/locust.conf, plus `args`."""
+    return [
+        str(LOCUST), "--config", "loadtest/locust.conf", "--host", BASE_URL, "-u", "2", "-r", "2",
+        "--model", "tiny", "--max-tokens", "16", *args,
+    ]  # fmt: skip
 
 
 def locust(tmp_path: Path, *args: str, api_key: str | None = API_KEY, timeout: float = 180):
@@ -95,27 +98,9 @@ def locust(tmp_path: Path, *args: str, api_key: str | None = API_KEY, timeout: f
     if api_key is not None:
         env["OPENAI_API_KEY"] = api_key
     cmd = [
-        str(LOCUST),
-        "--config",
-        "loadtest/locust.conf",
-        "--host",
-        BASE_URL,
-        "-u",
-        "2",
-        "-r",
-        "2",
-        "--model",
-        "tiny",
-        "--max-tokens",
-        "16",
-        "--prompt-mix",
-        "short=1,medium=1",
-        "--csv",
-        str(tmp_path / "run"),
-        "--json-file",
-        str(tmp_path / "stats"),
-        "--llm-summary-file",
-        str(tmp_path / "llm.json"),
+        *locust_command("--prompt-mix", "short=1,medium=1"),
+        *("--csv", str(tmp_path / "run"), "--json-file", str(tmp_path / "stats")),
+        *("--llm-summary-file", str(tmp_path / "llm.json")),
         *args,
     ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -216,34 +201,12 @@ class TestChatWebUi:
     def test_should_show_the_llm_tab_and_set_the_exit_code_when_run_from_the_web_ui(
         self, vllm_server, tmp_path
     ):
-        port = free_port()
+        (port,) = free_ports(1)
         env = {**os.environ, "OPENAI_API_KEY": API_KEY}
-        cmd = [
-            str(LOCUST),
-            "--config",
-            "loadtest/locust.conf",
-            "--host",
-            BASE_URL,
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "8s",
-            "--model",
-            "tiny",
-            "--max-tokens",
-            "16",
-            "--prompt-mix",
-            "short=1",
-            "--web-port",
-            str(port),
-            "--autostart",
-            "--autoquit",
-            "3",
-            "--max-p95-ttft-ms",
-            "0.001",
-        ]
+        cmd = locust_command(
+            *("-t", "8s", "--prompt-mix", "short=1", "--web-port", str(port)),
+            *("--autostart", "--autoquit", "3", "--max-p95-ttft-ms", "0.001"),
+        )
         ui = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
