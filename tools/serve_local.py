@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.helm import render_chart  # noqa: E402  (the one module that calls Helm)
+from tests.helm import Rendered, render_chart  # noqa: E402  (the one module that calls Helm)
 from tools.local_ray import HOST, LocalRay, Ports, http_json  # noqa: E402
 
 STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
@@ -33,9 +33,23 @@ STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve")
 MIN_LOGICAL_CPUS = 16
 
 
-def render_serve_config(values_files: list[str], set_values: list[str]) -> str:
-    """The RayService's serveConfigV2 exactly as the chart renders it."""
-    return render_chart(values_files=tuple(values_files), set_values=set_values or None).serve_config_text
+# Variables of the chart's Ray containers that shape Serve's runtime; a local run takes the same.
+SERVE_ENV_PREFIXES = ("RAY_SERVE_", "RAYLLM_")
+
+
+def render(values_files: list[str], set_values: list[str]) -> Rendered:
+    return render_chart(values_files=tuple(values_files), set_values=set_values or None)
+
+
+def serve_runtime_env(rendered: Rendered) -> dict[str, str]:
+    """The literal RAY_SERVE_*/RAYLLM_* variables the chart sets on the Ray head container."""
+    head = rendered.get("RayService")["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
+    (container,) = [c for c in head["spec"]["containers"] if c["name"] == "ray-head"]
+    return {
+        e["name"]: e["value"]
+        for e in container.get("env", [])
+        if "value" in e and e["name"].startswith(SERVE_ENV_PREFIXES)
+    }
 
 
 def with_http_options(config_text: str, ports: Ports) -> dict:
@@ -136,16 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         "--print-config", action="store_true", help="print the rendered serveConfigV2 and exit"
     )
     args = parser.parse_args(argv)
-    ray = LocalRay(Ports.from_env(), STATE_DIR)
-
     if args.stop:
-        print("stopped local Ray" if ray.stop() else "no local Ray from `make serve` is running")
+        stopped = LocalRay(Ports.from_env(), STATE_DIR).stop()
+        print("stopped local Ray" if stopped else "no local Ray from `make serve` is running")
         return 0
 
-    config_text = render_serve_config(args.values or ["values/local-cpu.yaml"], args.set_values)
+    rendered = render(args.values or ["values/local-cpu.yaml"], args.set_values)
+    config_text = rendered.serve_config_text
     if args.print_config:
         sys.stdout.write(config_text)
         return 0
+    ray = LocalRay(Ports.from_env(), STATE_DIR, env=serve_runtime_env(rendered))
     body = with_http_options(config_text, ray.ports)
     cpus = required_cpus(body)
     print(f"starting Ray on {HOST} ({cpus} logical CPUs), dashboard {ray.dashboard}", flush=True)

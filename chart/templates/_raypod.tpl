@@ -20,6 +20,10 @@
       name: {{ index . 1 }}
       key: {{ index . 2 }}
 {{- end }}
+- name: RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD
+  value: {{ .Values.serveRuntime.userCodeInSeparateThread | ternary "1" "0" | quote }}
+- name: RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP
+  value: {{ .Values.serveRuntime.routerInSeparateLoop | ternary "1" "0" | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -14,6 +14,12 @@ def _rayservice(values_files=(), set_values=None) -> dict:
     return render_chart(values_files, set_values).get("RayService")
 
 
+SERVE_RUNTIME_ENV = [
+    {"name": "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "value": "0"},
+    {"name": "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "value": "0"},
+]
+
+
 def _cluster(values_files=(), set_values=None) -> dict:
     return _rayservice(values_files, set_values)["spec"]["rayClusterConfig"]
 
@@ -134,6 +140,26 @@ class TestRayHead:
         assert security == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
+class TestServeRuntime:
+    def test_should_keep_serve_code_and_routers_on_the_replica_loop_when_rendered_with_defaults(self):
+        cluster = _cluster((VALUES_DIR / "g6e-multi-model.yaml",))
+        templates = [cluster["headGroupSpec"]["template"]] + [
+            g["template"] for g in cluster["workerGroupSpecs"]
+        ]
+        for template in templates:
+            env = _container(template)["env"]
+            assert [e for e in env if e["name"].startswith("RAY_SERVE_")] == SERVE_RUNTIME_ENV
+
+    def test_should_restore_rays_threads_when_both_are_switched_back_on(self):
+        values = {"serveRuntime.userCodeInSeparateThread": True, "serveRuntime.routerInSeparateLoop": True}
+        env = {
+            e["name"]: e.get("value")
+            for e in _container(_cluster(set_values=values)["headGroupSpec"]["template"])["env"]
+        }
+        assert env["RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"] == "1"
+        assert env["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "1"
+
+
 class TestRayWorkerGroups:
     def test_should_render_one_worker_group_per_gpu_pool_when_the_g6e_preset_is_used(self):
         groups = _cluster(G6E)["workerGroupSpecs"]
@@ -179,6 +205,7 @@ class TestRayWorkerGroups:
                 "name": "RAY_VLLM_API_KEYS",
                 "valueFrom": {"secretKeyRef": {"name": "llm-api-keys", "key": "keys"}},
             },
+            *SERVE_RUNTIME_ENV,
         ]
 
     def test_should_append_extra_env_after_the_secret_references_when_given(self):
@@ -187,7 +214,7 @@ class TestRayWorkerGroups:
                 "workerGroupSpecs"
             ][0]["template"]
         )["env"]
-        assert env == [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]
+        assert env == [*SERVE_RUNTIME_ENV, {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]
 
     def test_should_pull_with_the_named_secrets_in_every_ray_pod_when_given(self):
         cluster = _cluster(set_values={"imagePullSecrets": [{"name": "ghcr"}]})

@@ -22,6 +22,12 @@ SCHEMA_CASES = [
     ("pull-policy", (), {"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy'"),
     ("digest-format", (), {"image.digest": "latest"}, "at '/image/digest'"),
     ("ray-version-format", (), {"rayVersion": "latest"}, "at '/rayVersion'"),
+    (
+        "serve-runtime-not-boolean",
+        (),
+        {"serveRuntime.userCodeInSeparateThread": "no"},
+        "at '/serveRuntime/userCodeInSeparateThread'",
+    ),
     ("tensor-parallel-zero", G6E, {"models[0].tensorParallelSize": 0}, "at '/models/0/tensorParallelSize'"),
     ("accelerator-lowercase", G6E, {"models[0].accelerator": "l40s"}, "at '/models/0/accelerator'"),
     (

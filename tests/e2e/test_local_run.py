@@ -15,7 +15,9 @@ import psutil
 import pytest
 import yaml
 
+from tests.helm import render_chart
 from tests.localrun import PORTS
+from tools import serve_local
 
 VALUES = yaml.safe_load(Path("values/local-cpu.yaml").read_text())
 MODEL_NAMES = [m["name"] for m in VALUES["models"]]
@@ -42,6 +44,16 @@ class TestDeployedConfig:
             assert live_app["deployed_app_config"]["import_path"] == app["import_path"]
             assert live_app["deployed_app_config"]["args"] == app["args"]
             assert sorted(live_app["deployments"]) == sorted(d["name"] for d in app["deployments"])
+
+    def test_should_give_ray_the_charts_serve_runtime_variables_when_started_by_serve_local(self, local_run):
+        rendered = render_chart(values_files=local_run.values_files, set_values=list(local_run.set_values))
+        expected = serve_local.serve_runtime_env(rendered)
+        assert set(expected) == {
+            "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
+            "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP",
+        }
+        head_env = local_run.processes()[0].environ()
+        assert {name: head_env.get(name) for name in expected} == expected
 
     def test_should_bind_only_loopback_when_running_locally(self, local_run):
         listening = [

@@ -81,9 +81,9 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 1.0):
 class RayHead(local_ray.LocalRay):
     """The shared loopback launcher on this suite's ports, in a temp dir removed on stop."""
 
-    def __init__(self, ports: local_ray.Ports, state_dir: Path) -> None:
+    def __init__(self, ports: local_ray.Ports, state_dir: Path, env: dict[str, str]) -> None:
         # Short: Ray's session sockets live under it and a Unix socket path has at most 107 bytes.
-        super().__init__(ports, state_dir, temp_dir=Path(tempfile.mkdtemp(prefix="ray-mon-")))
+        super().__init__(ports, state_dir, temp_dir=Path(tempfile.mkdtemp(prefix="ray-mon-")), env=env)
 
     def deploy(self, config: dict, timeout_s: float = 900) -> None:
         """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
@@ -249,9 +249,12 @@ class LiveRun:
 
 
 @contextlib.contextmanager
-def running_head(state_dir: Path, body: dict, ports: local_ray.Ports) -> Iterator[RayHead]:
-    """A head sized for the deploy body; stopped on exit, also when start-up fails."""
-    head = RayHead(ports, state_dir)
+def running_head(
+    state_dir: Path, body: dict, ports: local_ray.Ports, env: dict[str, str]
+) -> Iterator[RayHead]:
+    """A head sized for the deploy body with the chart's Serve runtime `env`; stopped on exit, also
+    when start-up fails."""
+    head = RayHead(ports, state_dir, env)
     try:
         head.start(num_cpus=serve_local.required_cpus(body))
         yield head

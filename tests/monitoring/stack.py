@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.helm import Rendered, render_chart
 from tests.monitoring.harness import LiveRun, RayHead, deploy_body, drive, in_pod, running_head, scraping
 from tests.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
+from tools import serve_local
 from tools.local_ray import Ports, free_ports
 
 NAMESPACE = "llm-serving"
@@ -69,7 +70,7 @@ def monitored_run(workdir: Path, rounds: int = 8) -> Iterator[Live]:
     body = deploy_body(rendered.serve_config_text, PORTS)
     with (
         running_prometheus(PROMETHEUS_PORT, workdir / "prometheus", scrape_configs) as prometheus,
-        running_head(workdir / "ray", body, PORTS) as head,
+        running_head(workdir / "ray", body, PORTS, serve_local.serve_runtime_env(rendered)) as head,
         scraping(PORTS.metrics_endpoints()) as scraper,
     ):
         run = drive(head, scraper, body, rounds=rounds)
