@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while ray.running_pid():
             time.sleep(1)
+        if not ray.pid_file.exists():  # `make serve-stop` removes it: a stop, not a crash
+            print("Ray was stopped (make serve-stop)")
+            return 0
         print("Ray exited; see", ray.log_file)
         return 1
     except KeyboardInterrupt:
