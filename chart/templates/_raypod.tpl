@@ -24,6 +24,8 @@
   value: {{ .Values.serveRuntime.userCodeInSeparateThread | ternary "1" "0" | quote }}
 - name: RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP
   value: {{ .Values.serveRuntime.routerInSeparateLoop | ternary "1" "0" | quote }}
+- name: RAY_SERVE_USE_GRPC_BY_DEFAULT
+  value: {{ .Values.serveRuntime.grpcHandles | ternary "1" "0" | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -17,6 +17,7 @@ def _rayservice(values_files=(), set_values=None) -> dict:
 SERVE_RUNTIME_ENV = [
     {"name": "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "value": "0"},
     {"name": "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "value": "0"},
+    {"name": "RAY_SERVE_USE_GRPC_BY_DEFAULT", "value": "1"},
 ]
 
 
@@ -150,14 +151,19 @@ class TestServeRuntime:
             env = _container(template)["env"]
             assert [e for e in env if e["name"].startswith("RAY_SERVE_")] == SERVE_RUNTIME_ENV
 
-    def test_should_restore_rays_threads_when_both_are_switched_back_on(self):
-        values = {"serveRuntime.userCodeInSeparateThread": True, "serveRuntime.routerInSeparateLoop": True}
+    def test_should_restore_rays_defaults_when_all_three_are_switched_back(self):
+        values = {
+            "serveRuntime.userCodeInSeparateThread": True,
+            "serveRuntime.routerInSeparateLoop": True,
+            "serveRuntime.grpcHandles": False,
+        }
         env = {
             e["name"]: e.get("value")
             for e in _container(_cluster(set_values=values)["headGroupSpec"]["template"])["env"]
         }
         assert env["RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"] == "1"
         assert env["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "1"
+        assert env["RAY_SERVE_USE_GRPC_BY_DEFAULT"] == "0"
 
 
 class TestRayWorkerGroups:

@@ -51,6 +51,7 @@ class TestDeployedConfig:
         assert set(expected) == {
             "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
             "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP",
+            "RAY_SERVE_USE_GRPC_BY_DEFAULT",
         }
         head_env = local_run.processes()[0].environ()
         assert {name: head_env.get(name) for name in expected} == expected
