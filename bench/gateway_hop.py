@@ -36,11 +36,11 @@ import psutil
 
 from bench import profile, report
 from bench.local_run import (
-    HOST,
     MODEL,
     PORTS,
     add_variant_options,
     chart_local_run,
+    cmdline,
     non_loopback_listeners,
     process_named,
     variant,
@@ -48,12 +48,14 @@ from bench.local_run import (
 from bench.stats import Target, difference, interleaved, ratio, summary, table, targets_table
 from loadtest.openai_wire import CHAT_PATH, build_chat_body
 from serve_app.config import GATEWAY_DEPLOYMENT, deployment_name
+from tools.local_ray import HOST
 
 DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP = "direct", "gateway-handle", "gateway-http"
 ARMS = (DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP)
 ADDED_P50_TARGET_MS = 2.0
 RPS_RATIO_TARGET = 0.8
 APP = "llm"  # the gateway application's name in the chart's serveConfigV2
+CPU_TITLE = "CPU ms per request by process, one request at a time"
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,40 @@ async def windows_rps(arms: dict[str, Call], backend: Backend, rounds: int, rng:
     return rps
 
 
-def make_arms(session, body: dict) -> dict[str, Call]:
+async def cpu_ms_per_request(
+    arms: dict[str, Call], processes: dict[str, psutil.Process], per_arm: int, rounds: int, rng: random.Random
+) -> dict:
+    """CPU time (user + system) each process spends per request of each arm: where a hop's cost goes.
+
+    Requests one at a time, `per_arm` back to back per arm in shuffled rounds, so Ray's own
+    background work (metrics, health checks) lands on every arm alike.
+    """
+    spent = {arm: dict.fromkeys(processes, 0.0) for arm in arms}
+    for arm in interleaved(list(arms), rounds, rng):
+        before = {name: _cpu_s(proc) for name, proc in processes.items()}
+        for _ in range(per_arm):
+            await arms[arm]()
+        for name, proc in processes.items():
+            spent[arm][name] += _cpu_s(proc) - before[name]
+    return {
+        arm: {name: round(1000 * seconds / (per_arm * rounds), 3) for name, seconds in by_process.items()}
+        for arm, by_process in spent.items()
+    }
+
+
+def _is_engine(process: psutil.Process) -> bool:
+    """vLLM's engine core process (it titles itself VLLM::EngineCore)."""
+    title = cmdline(process)
+    return bool(title) and title[0].startswith("VLLM::EngineCore")
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def make_arms(session, body: dict) -> tuple[dict[str, Call], list]:
+    """The three arms, and the deployment handles behind them (to shut down when done)."""
     from ray import serve
     from ray.llm._internal.serve.core.configs.openai_api_models import (
         ChatCompletionRequest,
@@ -156,11 +191,15 @@ def make_arms(session, body: dict) -> dict[str, Call]:
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
 
-    return {DIRECT: direct, GATEWAY_HANDLE: gateway_handle, GATEWAY_HTTP: gateway_http}
+    arms = {DIRECT: direct, GATEWAY_HANDLE: gateway_handle, GATEWAY_HTTP: gateway_http}
+    return arms, [llm, gateway]
 
 
 async def measure(
-    backend: Backend, args: argparse.Namespace, on_loaded: Callable[[Call], Awaitable[dict]]
+    backend: Backend,
+    args: argparse.Namespace,
+    processes: dict[str, psutil.Process],
+    on_loaded: Callable[[Call], Awaitable[dict]],
 ) -> dict:
     import aiohttp
 
@@ -172,11 +211,20 @@ async def measure(
     # One keep-alive connection per concurrent caller, like a client pool.
     connector = aiohttp.TCPConnector(limit=backend.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        arms = make_arms(session, body)
-        latency = await latencies_ms(arms, backend.latency_requests, args.warmup, rng)
-        rps = await windows_rps(arms, backend, args.rounds, rng)
-        profiles = await on_loaded(arms[GATEWAY_HTTP])
-    return {"body": body, "latency_samples_ms": latency, "rps_windows": rps, "profiles": profiles}
+        arms, handles = make_arms(session, body)
+        try:
+            latency = await latencies_ms(arms, backend.latency_requests, args.warmup, rng)
+            rps = await windows_rps(arms, backend, args.rounds, rng)
+            cpu = await cpu_ms_per_request(arms, processes, backend.latency_requests // 4, 4, rng)
+            profiles = await on_loaded(arms[GATEWAY_HTTP])
+        finally:
+            # Stops their routers' metrics pushes, which would fail loudly once Ray is shut down.
+            for handle in handles:
+                await handle.shutdown_async()
+    return {
+        "body": body, "latency_samples_ms": latency, "rps_windows": rps, "cpu_ms_per_request": cpu,
+        "profiles": profiles,
+    }  # fmt: skip
 
 
 def analyse(raw: dict) -> dict:
@@ -190,6 +238,10 @@ def analyse(raw: dict) -> dict:
         },
         "max_rps": rps,
         "rps_ratio_to_direct": {name: ratio(rps[name]["p50"], base_rps) for name in ARMS if name != DIRECT},
+        "cpu_ms_per_request": {
+            name: {**by_process, "total": round(sum(by_process.values()), 3)}
+            for name, by_process in raw["cpu_ms_per_request"].items()
+        },
     }
 
 
@@ -218,7 +270,13 @@ def print_report(backend: Backend, analysis: dict, targets: list[Target]) -> Non
             ],
         )
     )
+    print(f"\n{CPU_TITLE}\n" + cpu_table(analysis["cpu_ms_per_request"]))
     print("\n" + targets_table(targets))
+
+
+def cpu_table(cpu: dict[str, dict[str, float]]) -> str:
+    columns = list(cpu[DIRECT])
+    return table(["arm", *columns], [(arm, *(cpu[arm][c] for c in columns)) for arm in ARMS])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,19 +319,28 @@ def main(argv: list[str] | None = None) -> int:
             listeners = non_loopback_listeners([*run.processes(), psutil.Process()])
             wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
 
+            serving = {
+                "proxy": process_named(run, "ProxyActor"),
+                "gateway": process_named(run, f"ServeReplica:{APP}:{GATEWAY_DEPLOYMENT}"),
+                "llm-server": process_named(run, f"ServeReplica:{APP}:{deployment_name(MODEL)}"),
+            }
+
             async def on_loaded(call: Call) -> dict:
                 if not args.profile:
                     return {}
-                pids = {
-                    "proxy": process_named(run, "ProxyActor").pid,
-                    "gateway": process_named(run, f"ServeReplica:{APP}:{GATEWAY_DEPLOYMENT}").pid,
-                    "llm-server": process_named(run, f"ServeReplica:{APP}:{deployment_name(MODEL)}").pid,
-                }
+                pids = {proc_name: proc.pid for proc_name, proc in serving.items()}
                 recordings = profile.start_recording(pids, args.profile_s, args.out_dir / "profiles" / name)
                 await closed_loop_rps(call, backend.concurrency, args.profile_s)
                 return profile.finish_recording(recordings, timeout_s=60)
 
-            raw = asyncio.run(measure(backend, args, on_loaded))
+            # vLLM runs its engine in a process of its own; the client is this process (its HTTP
+            # client and its Ray handles cost CPU too).
+            engine = next((p for p in serving["llm-server"].children(recursive=True) if _is_engine(p)), None)
+            processes = {
+                **serving, **({"vllm engine": engine} if engine else {}),
+                "client (this driver)": psutil.Process(),
+            }  # fmt: skip
+            raw = asyncio.run(measure(backend, args, processes, on_loaded))
             load_after = report.load_average()
         finally:
             ray.shutdown()

@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from bench.report import REPO
-from tools.local_ray import HOST, Ports
+from tools.local_ray import Ports
+from tools.local_run import LocalRun
 
 PRESET = "values/local-cpu.yaml"
 # In the 47000-47999 range the bench may use: a user's `make serve` and the test suite run side by side.
@@ -24,23 +20,6 @@ PORTS = Ports(
     dashboard_agent=47266, autoscaler_metrics=47217, dashboard_metrics=47227,
 )  # fmt: skip
 MODEL = "tiny"  # the preset's first model
-SERVE_LOCAL = REPO / "tools" / "serve_local.py"
-
-
-@dataclass
-class LocalRun:
-    base_url: str
-    env: dict[str, str]
-    state_dir: Path
-    head_pid: int = 0
-
-    def processes(self) -> list[psutil.Process]:
-        head = psutil.Process(self.head_pid)
-        return [head, *head.children(recursive=True)]
-
-    def stop(self) -> None:
-        """`serve_local.py --stop`: stops this run's process tree only (its pid file is in state_dir)."""
-        subprocess.run([sys.executable, str(SERVE_LOCAL), "--stop"], cwd=REPO, env=self.env, timeout=180)
 
 
 def add_variant_options(parser: argparse.ArgumentParser) -> None:
@@ -65,26 +44,11 @@ def chart_local_run(state_dir: Path, extra_env: dict[str, str], timeout_s: int =
     Lite file moves into `state_dir`: other runs on the machine use the preset's /tmp path.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        **PORTS.as_env(),
-        "RAY_VLLM_STATE_DIR": str(state_dir),
-        **extra_env,
-    }
-    cmd = [
-        sys.executable, str(SERVE_LOCAL), "-f", PRESET, "--set", f"rag.milvus.uri={state_dir / 'rag.db'}",
-        "--detach", "--timeout", str(timeout_s),
-    ]  # fmt: skip
-    run = LocalRun(base_url=f"http://{HOST}:{PORTS.serve}", env=env, state_dir=state_dir)
+    run = LocalRun(
+        PORTS, state_dir, (PRESET,), (f"rag.milvus.uri={state_dir / 'rag.db'}",), extra_env=extra_env
+    )
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s + 180)
-        if proc.returncode != 0:
-            log = state_dir / "ray.log"
-            tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-            raise RuntimeError(
-                f"serve_local failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n{tail}"
-            )
-        run.head_pid = int((state_dir / "ray.pid").read_text())
+        run.start(timeout_s)
         yield run
     finally:
         run.stop()
@@ -92,7 +56,7 @@ def chart_local_run(state_dir: Path, extra_env: dict[str, str], timeout_s: int =
 
 def process_named(run: LocalRun, name: str) -> psutil.Process:
     """The one process of the run titled `ray::<name>` (Ray appends `.<method>` while one runs)."""
-    found = [p for p in run.processes() if ray_title(_cmdline(p)) == name]
+    found = [p for p in run.processes() if ray_title(cmdline(p)) == name]
     if len(found) != 1:
         raise LookupError(f"expected one process titled ray::{name}, found {len(found)}")
     return found[0]
@@ -112,7 +76,7 @@ def non_loopback_listeners(processes: list[psutil.Process]) -> list[str]:
     for conn in psutil.net_connections(kind="tcp"):
         if conn.pid in pids and conn.status == psutil.CONN_LISTEN and not is_loopback(conn.laddr.ip):
             offenders.append(
-                f"{' '.join(_cmdline(pids[conn.pid]))[:60]} {conn.pid} {conn.laddr.ip}:{conn.laddr.port}"
+                f"{' '.join(cmdline(pids[conn.pid]))[:60]} {conn.pid} {conn.laddr.ip}:{conn.laddr.port}"
             )
     return offenders
 
@@ -124,7 +88,8 @@ def is_loopback(address: str) -> bool:
     return (mapped or ip).is_loopback
 
 
-def _cmdline(process: psutil.Process) -> list[str]:
+def cmdline(process: psutil.Process) -> list[str]:
+    """A process's command line, empty once it has gone or cannot be read."""
     with contextlib.suppress(psutil.Error):
         return process.cmdline()
     return []

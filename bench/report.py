@@ -49,12 +49,17 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
     return versions
 
 
-def git_revision() -> str:
+def git_revision(repo: Path = REPO) -> str:
+    """`HEAD`'s short hash, `+dirty` when a tracked file other than a bench result is changed."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True).stdout.strip()
 
     revision = git("rev-parse", "--short", "HEAD")
-    return f"{revision}{'+dirty' if git('status', '--porcelain', '--untracked-files=no') else ''}"
+    # The results a running `make bench` has already rewritten are its output, not a code change.
+    results = RESULTS_DIR.relative_to(REPO)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{results}")
+    return f"{revision}{'+dirty' if changed else ''}"
 
 
 def machine() -> dict:

@@ -10,10 +10,11 @@ import json
 import sys
 from pathlib import Path
 
+from bench.gateway_hop import ARMS as HOP_ARMS
+from bench.gateway_hop import CPU_TITLE, cpu_table
 from bench.report import REPO, RESULTS_DIR
 from bench.stats import Target, table, targets_table
 
-HOP_ARMS = ("direct", "gateway-handle", "gateway-http")
 README = REPO / "README.md"
 # The README's performance section lies between these two lines.
 BEGIN, END = "<!-- bench:begin (python -m bench.summary --write-readme) -->", "<!-- bench:end -->"
@@ -59,6 +60,10 @@ def hop_section(name: str, result: dict) -> str:
                 ["arm", "n", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "max req/s", "× direct"],
                 rows,
             ),
+            "",
+            f"{CPU_TITLE}:",
+            "",
+            cpu_table(result["cpu_ms_per_request"]),
         ]
     )
 

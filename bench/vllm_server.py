@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.local_run import HOST, MODEL, PRESET
+from bench.local_run import MODEL, PRESET
 from bench.report import REPO
+from tools.local_ray import HOST
 
 
 def preset_engine(values_file: str = PRESET, model: str = MODEL) -> tuple[str, dict]:

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import logging
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -71,7 +70,6 @@ from loadtest.step_plan import DROP, STEP  # noqa: E402
 
 logger = logging.getLogger("loadtest.autoscale")
 LOCUST_CONF = REPO / "loadtest" / "locust.conf"
-SERVE_LOCAL = REPO / "tools" / "serve_local.py"
 
 
 class SetupError(Exception):
@@ -395,26 +393,20 @@ class Checker:
 @contextlib.contextmanager
 def local_run(args):
     """`tools/serve_local.py --detach` with the given values, stopped on exit; yields (host, source)."""
-    from tools.local_ray import HOST, Ports
+    from tools.local_ray import Ports
+    from tools.local_run import LocalRun, LocalRunFailed
     from tools.serve_local import STATE_DIR
 
-    ports = Ports.from_env()
-    values = [
-        a
-        for v in args.values or ["values/local-cpu.yaml", "values/local-cpu-autoscale.yaml"]
-        for a in ("-f", v)
-    ]
-    started = subprocess.run([sys.executable, str(SERVE_LOCAL), *values, "--detach"], cwd=REPO, check=False)
+    values = args.values or ["values/local-cpu.yaml", "values/local-cpu-autoscale.yaml"]
+    run = LocalRun(Ports.from_env(), STATE_DIR, tuple(values))
     try:
-        if started.returncode != 0:
-            raise SetupError(f"tools/serve_local.py exited with {started.returncode}")
-        token = (STATE_DIR / "auth_token").read_text().strip()
-        source = LocalServe(
-            f"http://{HOST}:{ports.dashboard}", f"http://{HOST}:{ports.metrics}/metrics", token
-        )
-        yield f"http://{HOST}:{ports.serve}", source
+        try:
+            run.start(quiet=False)
+        except LocalRunFailed as err:
+            raise SetupError(str(err)) from None
+        yield run.base_url, LocalServe(run.dashboard_url, run.metrics_url, run.token)
     finally:
-        subprocess.run([sys.executable, str(SERVE_LOCAL), "--stop"], cwd=REPO, check=False)
+        run.stop()
 
 
 @contextlib.contextmanager

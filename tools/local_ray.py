@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,19 @@ HOST = "127.0.0.1"
 # Serve binds each replica's gRPC server to every interface; this hook, run by every worker,
 # keeps it on the node IP (serve_app/loopback.py).
 LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
+
+
+class DeployFailed(RuntimeError):
+    """Serve reported an application as DEPLOY_FAILED, or Ray exited during a deploy."""
+
+
+def deploy_failure(name: str, app: dict) -> str:
+    """An application's failure with each unhealthy deployment's own message (the traceback's tail)."""
+    lines = [f"- {name}: {app.get('message', '')}"]
+    for dep_name, dep in app.get("deployments", {}).items():
+        if dep.get("status") != "HEALTHY" and dep.get("message"):
+            lines.append(f"  - {dep_name}: {dep['message'][-1500:]}")
+    return "\n".join(lines)
 
 
 def free_ports(count: int) -> list[int]:
@@ -230,7 +244,7 @@ class LocalRay:
         """`(process name, address, port)` of every listening TCP socket of the cluster's processes."""
         found = []
         for proc in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 found += [
                     (proc.name(), conn.laddr.ip, conn.laddr.port)
                     for conn in proc.net_connections(kind="inet")
@@ -254,6 +268,42 @@ class LocalRay:
 
     def applications(self) -> dict:
         return self.api("GET", "/api/serve/applications/").get("applications", {})
+
+    def wait_running(
+        self,
+        names: set[str] | None = None,
+        timeout_s: float = 900,
+        on_change: Callable[[str], None] | None = None,
+    ) -> dict:
+        """Poll Serve until the named applications (all of them when None) are RUNNING; their status.
+
+        Raises DeployFailed when one of them is DEPLOY_FAILED or Ray exits, TimeoutError at the
+        deadline. `on_change` gets a one-line status each time it changes (progress for a terminal).
+        """
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            if self.running_pid() is None:
+                raise DeployFailed(f"Ray exited while deploying:\n{self.log_tail()}")
+            try:
+                apps = self.applications()
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                # A busy machine can stall the dashboard for a while; the deadline still holds.
+                time.sleep(2)
+                continue
+            watched = {n: a for n, a in apps.items() if names is None or n in names}
+            line = "  ".join(f"{name}: {app['status']}" for name, app in sorted(apps.items()))
+            if on_change and line != last:
+                on_change(line or "waiting for applications")
+            last = line
+            failed = [deploy_failure(n, a) for n, a in watched.items() if a["status"] == "DEPLOY_FAILED"]
+            if failed:
+                raise DeployFailed("deploy failed:\n" + "\n".join(failed))
+            complete = bool(watched) and (names is None or names <= watched.keys())
+            if complete and all(a["status"] == "RUNNING" for a in watched.values()):
+                return apps
+            time.sleep(2)
+        raise TimeoutError(f"applications not RUNNING after {timeout_s:.0f} s: {last or 'none deployed'}")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else ""

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.helm import Rendered, render_chart  # noqa: E402  (the one module that calls Helm)
-from tools.local_ray import HOST, LocalRay, Ports, http_json  # noqa: E402
+from tools.local_ray import HOST, DeployFailed, LocalRay, Ports, http_json  # noqa: E402
 
 STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
 # Ray needs logical CPUs for every replica actor; vLLM on CPU does its own threading, so the
@@ -81,31 +81,15 @@ def required_cpus(config: dict) -> int:
 
 
 def wait_running(ray: LocalRay, timeout_s: float, out=sys.stdout) -> dict:
-    """Poll Serve's status, printing each change, until every application is RUNNING."""
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        apps = ray.applications()
-        line = "  ".join(f"{name}: {app['status']}" for name, app in sorted(apps.items()))
-        if line != last:
-            print(f"[{time.strftime('%H:%M:%S')}] {line or 'waiting for applications'}", file=out, flush=True)
-            last = line
-        failed = [_failure(name, app) for name, app in apps.items() if app["status"] == "DEPLOY_FAILED"]
-        if failed:
-            raise SystemExit("deploy failed:\n" + "\n".join(failed))
-        if apps and all(a["status"] == "RUNNING" for a in apps.values()):
-            return apps
-        time.sleep(2)
-    raise SystemExit(f"applications not RUNNING after {timeout_s:.0f} s: {last}")
+    """Every application RUNNING, printing each status change; SystemExit with Serve's reason if not."""
 
+    def progress(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=out, flush=True)
 
-def _failure(name: str, app: dict) -> str:
-    """An application's failure with each unhealthy deployment's own message (the traceback's tail)."""
-    lines = [f"- {name}: {app.get('message', '')}"]
-    for dep_name, dep in app.get("deployments", {}).items():
-        if dep.get("status") != "HEALTHY" and dep.get("message"):
-            lines.append(f"  - {dep_name}: {dep['message'][-1500:]}")
-    return "\n".join(lines)
+    try:
+        return ray.wait_running(timeout_s=timeout_s, on_change=progress)
+    except (DeployFailed, TimeoutError) as err:
+        raise SystemExit(str(err)) from None
 
 
 def usage_text(ports: Ports, models: list[str], apps: dict) -> str:

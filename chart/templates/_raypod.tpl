@@ -26,6 +26,8 @@
   value: {{ .Values.serveRuntime.routerInSeparateLoop | ternary "1" "0" | quote }}
 - name: RAY_SERVE_USE_GRPC_BY_DEFAULT
   value: {{ .Values.serveRuntime.grpcHandles | ternary "1" "0" | quote }}
+- name: RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR
+  value: {{ .Values.serveRuntime.autoscalingRecordIntervalFactor | toString | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

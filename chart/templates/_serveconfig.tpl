@@ -28,7 +28,7 @@ milvusToken: MILVUS_TOKEN
       "target_ongoing_requests" $a.targetOngoingRequests
       "upscale_delay_s" $a.upscaleDelayS "downscale_delay_s" $a.downscaleDelayS -}}
 {{- /* Optional knobs are left out when null so Ray's own defaults apply. */ -}}
-{{- range $key, $field := dict "initial_replicas" "initialReplicas" "upscaling_factor" "upscalingFactor" "downscaling_factor" "downscalingFactor" -}}
+{{- range $key, $field := dict "initial_replicas" "initialReplicas" "look_back_period_s" "lookBackPeriodS" "upscaling_factor" "upscalingFactor" "downscaling_factor" "downscalingFactor" -}}
 {{- if not (kindIs "invalid" (index $a $field)) -}}
 {{- $_ := set $cfg $key (index $a $field) -}}
 {{- end -}}

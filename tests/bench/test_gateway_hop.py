@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from types import SimpleNamespace
 
 import pytest
 
-from bench.gateway_hop import DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP, analyse, closed_loop_rps, latencies_ms
+from bench.gateway_hop import (
+    DIRECT,
+    GATEWAY_HANDLE,
+    GATEWAY_HTTP,
+    analyse,
+    closed_loop_rps,
+    cpu_ms_per_request,
+    latencies_ms,
+)
 
 
 class Recorder:
@@ -46,6 +55,44 @@ class TestClosedLoopRps:
         assert rps == pytest.approx(80, rel=0.25)  # 4 callers, 20 requests/s each
 
 
+class FakeProcess:
+    """Stand-in for psutil.Process: `spend` adds CPU seconds, split between user and system."""
+
+    def __init__(self) -> None:
+        self.user = self.system = 0.0
+
+    def spend(self, seconds: float) -> None:
+        self.user += seconds * 0.75
+        self.system += seconds * 0.25
+
+    def cpu_times(self) -> SimpleNamespace:
+        return SimpleNamespace(user=self.user, system=self.system)
+
+
+class TestCpuPerRequest:
+    def test_should_charge_each_process_to_the_arm_that_made_it_work_when_arms_alternate(self):
+        proxy, replica = FakeProcess(), FakeProcess()
+
+        async def direct() -> None:
+            replica.spend(0.001)
+
+        async def http() -> None:
+            proxy.spend(0.002)
+            replica.spend(0.001)
+
+        cpu = asyncio.run(
+            cpu_ms_per_request(
+                {DIRECT: direct, GATEWAY_HTTP: http}, {"proxy": proxy, "replica": replica},
+                per_arm=5, rounds=3, rng=random.Random(1),
+            )
+        )  # fmt: skip
+        assert cpu == {
+            DIRECT: {"proxy": 0.0, "replica": pytest.approx(1.0)},
+            GATEWAY_HTTP: {"proxy": pytest.approx(2.0), "replica": pytest.approx(1.0)},
+        }
+        assert replica.user + replica.system == pytest.approx(0.030)  # 15 requests per arm
+
+
 class TestAnalyse:
     def test_should_relate_each_arm_to_the_direct_call_when_summarising(self):
         raw = {
@@ -59,6 +106,10 @@ class TestAnalyse:
                 GATEWAY_HANDLE: [90.0, 90, 90],
                 GATEWAY_HTTP: [55.0, 50, 60],
             },
+            "cpu_ms_per_request": {
+                DIRECT: {"proxy": 0.0, "replica": 1.5},
+                GATEWAY_HTTP: {"proxy": 2.25, "replica": 1.5},
+            },
         }
         found = analyse(raw)
         assert found["added_latency_ms"] == {
@@ -70,3 +121,4 @@ class TestAnalyse:
             GATEWAY_HTTP: 0.5,
         }
         assert found["max_rps"][DIRECT]["p50"] == 110
+        assert found["cpu_ms_per_request"][GATEWAY_HTTP] == {"proxy": 2.25, "replica": 1.5, "total": 3.75}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from bench import report
 from bench.report import QuietWait, cpu_model, wait_for_quiet, write_result
@@ -69,3 +73,26 @@ class TestWriteResult:
         }
         assert document["machine"]["logical_cpus"] >= 1
         assert document["machine"]["packages"]["ray"] == report.package_versions(("ray",))["ray"]
+
+
+class TestGitRevision:
+    @pytest.fixture
+    def repo(self, tmp_path: Path) -> Path:
+        def git(*args: str) -> None:
+            subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+        (tmp_path / "bench" / "results").mkdir(parents=True)
+        (tmp_path / "bench" / "results" / "harness.json").write_text("{}")
+        (tmp_path / "serve.py").write_text("x = 1\n")
+        git("init", "-q")
+        git("add", ".")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+        return tmp_path
+
+    def test_should_be_clean_when_only_bench_results_were_rewritten(self, repo: Path):
+        (repo / "bench" / "results" / "harness.json").write_text('{"new": 1}')
+        assert "+" not in report.git_revision(repo)
+
+    def test_should_be_dirty_when_code_was_changed(self, repo: Path):
+        (repo / "serve.py").write_text("x = 2\n")
+        assert report.git_revision(repo).endswith("+dirty")

@@ -28,6 +28,29 @@ HARNESS = {
     "targets": [Target("render", 30.0, 50.0, "max", " ms").as_dict()],
 }
 
+HOP = {
+    "machine": MACHINE,
+    "load": LOAD,
+    "settings": {"max_tokens": 1, "concurrency": 16, "local_env": {}},
+    "latency_ms": {
+        "direct": {"n": 400, "p50": 5.0, "p99": 9.0},
+        "gateway-handle": {"n": 400, "p50": 5.5, "p99": 9.5},
+        "gateway-http": {"n": 400, "p50": 8.0, "p99": 12.0},
+    },
+    "added_latency_ms": {
+        "gateway-handle": {"p50": 0.5, "p99": 0.5},
+        "gateway-http": {"p50": 3.0, "p99": 3.0},
+    },
+    "max_rps": {"direct": {"p50": 300.0}, "gateway-handle": {"p50": 240.0}, "gateway-http": {"p50": 180.0}},
+    "rps_ratio_to_direct": {"gateway-handle": 0.8, "gateway-http": 0.6},
+    "cpu_ms_per_request": {
+        "direct": {"proxy": 0.0, "gateway": 0.0, "total": 0.0},
+        "gateway-handle": {"proxy": 0.0, "gateway": 3.0, "total": 3.0},
+        "gateway-http": {"proxy": 2.5, "gateway": 4.0, "total": 6.5},
+    },
+    "targets": [Target("gateway-http p50 added over direct", 3.0, 2.0, "max", " ms").as_dict()],
+}
+
 
 class TestRender:
     def test_should_state_machine_command_tables_and_targets_when_results_exist(self):
@@ -39,6 +62,20 @@ class TestRender:
         assert "| values/a.yaml | 30.0      | 35.0   | 29.0          | 90.0            |" in text
         assert "cold `make render VALUES=values/a.yaml`: median 4200 ms over 3 runs" in text
         assert "| harness: render | 30.0     | <= 50.0 ms | met     |" in text
+
+    def test_should_show_latency_rate_and_cpu_by_process_when_a_hop_result_exists(self):
+        rows = render({"gateway-hop-zero-work": HOP}).splitlines()
+        assert (
+            "| gateway-http   | 400 | 8.000  | 12.0   | 3.000        | 3.000        | 180.0     | 0.600    |"
+            in rows
+        )
+        assert "CPU ms per request by process, one request at a time:" in rows
+        assert "| arm            | proxy | gateway | total |" in rows
+        assert "| gateway-http   | 2.500 | 4.000   | 6.500 |" in rows
+        assert (
+            "| gateway-hop-zero-work: gateway-http p50 added over direct | 3.000    | <= 2.0 ms | MISSED  |"
+            in rows
+        )
 
     def test_should_flag_numbers_taken_under_load_when_the_wait_gave_up(self):
         loaded = {

@@ -18,6 +18,7 @@ SERVE_RUNTIME_ENV = [
     {"name": "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "value": "0"},
     {"name": "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "value": "0"},
     {"name": "RAY_SERVE_USE_GRPC_BY_DEFAULT", "value": "1"},
+    {"name": "RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR", "value": "0.02"},
 ]
 
 
@@ -151,11 +152,12 @@ class TestServeRuntime:
             env = _container(template)["env"]
             assert [e for e in env if e["name"].startswith("RAY_SERVE_")] == SERVE_RUNTIME_ENV
 
-    def test_should_restore_rays_defaults_when_all_three_are_switched_back(self):
+    def test_should_restore_rays_defaults_when_all_four_are_switched_back(self):
         values = {
             "serveRuntime.userCodeInSeparateThread": True,
             "serveRuntime.routerInSeparateLoop": True,
             "serveRuntime.grpcHandles": False,
+            "serveRuntime.autoscalingRecordIntervalFactor": 0.2,
         }
         env = {
             e["name"]: e.get("value")
@@ -164,6 +166,7 @@ class TestServeRuntime:
         assert env["RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"] == "1"
         assert env["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "1"
         assert env["RAY_SERVE_USE_GRPC_BY_DEFAULT"] == "0"
+        assert env["RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR"] == "0.2"
 
 
 class TestRayWorkerGroups:

@@ -142,15 +142,25 @@ class TestModelDeployments:
         assert deployment["max_ongoing_requests"] == 32
         assert deployment["max_queued_requests"] == 256
 
-    def test_should_render_optional_scaling_factors_only_when_they_are_set(self):
+    def test_should_render_optional_autoscaling_knobs_only_when_they_are_set(self):
         config = _config(
             set_values={
                 "modelDefaults.deployment.autoscaling.upscalingFactor": 2,
                 "modelDefaults.deployment.autoscaling.downscalingFactor": 0.5,
+                "modelDefaults.deployment.autoscaling.lookBackPeriodS": 60,
             }
         )
         autoscaling = _deployment(_app(config, "llm"), "LLMServer:llama-3-8b")["autoscaling_config"]
-        assert (autoscaling["upscaling_factor"], autoscaling["downscaling_factor"]) == (2, 0.5)
+        assert autoscaling == {
+            "min_replicas": 1,
+            "max_replicas": 2,
+            "target_ongoing_requests": 32,
+            "upscale_delay_s": 30,
+            "downscale_delay_s": 600,
+            "look_back_period_s": 60,
+            "upscaling_factor": 2,
+            "downscaling_factor": 0.5,
+        }
 
     def test_should_use_fixed_replicas_when_autoscaling_is_off(self):
         deployment = _deployment(_app(_config(LOCAL), "llm"), "LLMServer:tiny")

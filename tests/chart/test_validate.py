@@ -28,6 +28,18 @@ SCHEMA_CASES = [
         {"serveRuntime.userCodeInSeparateThread": "no"},
         "at '/serveRuntime/userCodeInSeparateThread'",
     ),
+    (
+        "record-interval-factor-zero",
+        (),
+        {"serveRuntime.autoscalingRecordIntervalFactor": 0},
+        "at '/serveRuntime/autoscalingRecordIntervalFactor'",
+    ),
+    (
+        "look-back-not-above-metrics-interval",
+        (),
+        {"gateway.deployment.autoscaling.lookBackPeriodS": 10},
+        "at '/gateway/deployment/autoscaling/lookBackPeriodS'",
+    ),
     ("tensor-parallel-zero", G6E, {"models[0].tensorParallelSize": 0}, "at '/models/0/tensorParallelSize'"),
     ("accelerator-lowercase", G6E, {"models[0].accelerator": "l40s"}, "at '/models/0/accelerator'"),
     (

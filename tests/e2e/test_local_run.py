@@ -15,12 +15,21 @@ import psutil
 import pytest
 import yaml
 
-from tests.helm import render_chart
-from tests.localrun import PORTS
+from tests.helm import Rendered, render_chart
 from tools import serve_local
 
 VALUES = yaml.safe_load(Path("values/local-cpu.yaml").read_text())
 MODEL_NAMES = [m["name"] for m in VALUES["models"]]
+
+
+def rendered(local_run) -> Rendered:
+    """The chart rendered with the values the local run was started with."""
+    return render_chart(values_files=local_run.values_files, set_values=list(local_run.set_values))
+
+
+def served_config(local_run) -> str:
+    """The serveConfigV2 the local run deployed."""
+    return rendered(local_run).serve_config_text
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +39,14 @@ def client(local_run) -> openai.OpenAI:
 
 class TestDeployedConfig:
     def test_should_run_the_rendered_config_unchanged_when_deployed_by_serve_local(self, local_run):
-        rendered = yaml.safe_load(local_run.serve_config_text())
+        config = yaml.safe_load(served_config(local_run))
         live = httpx.get(
             f"{local_run.dashboard_url}/api/serve/applications/",
             headers={"Authorization": f"Bearer {local_run.token}"},
             timeout=30,
         ).json()
-        assert sorted(live["applications"]) == sorted(a["name"] for a in rendered["applications"])
-        for app in rendered["applications"]:
+        assert sorted(live["applications"]) == sorted(a["name"] for a in config["applications"])
+        for app in config["applications"]:
             live_app = live["applications"][app["name"]]
             assert live_app["status"] == "RUNNING"
             assert live_app["route_prefix"] == app["route_prefix"]
@@ -46,12 +55,12 @@ class TestDeployedConfig:
             assert sorted(live_app["deployments"]) == sorted(d["name"] for d in app["deployments"])
 
     def test_should_give_ray_the_charts_serve_runtime_variables_when_started_by_serve_local(self, local_run):
-        rendered = render_chart(values_files=local_run.values_files, set_values=list(local_run.set_values))
-        expected = serve_local.serve_runtime_env(rendered)
+        expected = serve_local.serve_runtime_env(rendered(local_run))
         assert set(expected) == {
             "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
             "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP",
             "RAY_SERVE_USE_GRPC_BY_DEFAULT",
+            "RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR",
         }
         head_env = local_run.processes()[0].environ()
         assert {name: head_env.get(name) for name in expected} == expected
@@ -150,7 +159,7 @@ class TestRouting:
 
 class TestRag:
     def test_should_answer_with_the_ingested_source_when_asked_about_it(self, local_run):
-        config = yaml.safe_load(local_run.serve_config_text())
+        config = yaml.safe_load(served_config(local_run))
         prefix = next(a["route_prefix"] for a in config["applications"] if a["name"] == "rag")
         rag = f"{local_run.base_url}{prefix}"
         doc = {"source": "karpenter.md", "text": "Karpenter starts GPU nodes when Ray pods are pending."}
@@ -178,7 +187,7 @@ class TestShutdown:
         listening_ports = {
             c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN
         }
-        assert not listening_ports & set(dataclasses.astuple(PORTS))
+        assert not listening_ports & set(dataclasses.astuple(local_run.ports))
 
 
 def _connections(proc: psutil.Process) -> list:

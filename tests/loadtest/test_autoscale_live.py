@@ -19,7 +19,7 @@ import psutil
 import pytest
 import yaml
 
-from tools.local_ray import Ports
+from tools.local_ray import LocalRay, Ports
 
 REPO = Path(__file__).resolve().parents[2]
 PORTS = Ports.free()
@@ -32,27 +32,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIMEOUT_S = 1800  # local run start (vLLM engines on 2 cores) + one cycle + stop
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(TIMEOUT_S + 120)]
-
-
-def run_processes(state: Path) -> list[psutil.Process]:
-    """`ray start` of the local run and everything under it, once its pid file exists."""
-    try:
-        head = psutil.Process(int((state / "ray.pid").read_text()))
-        return [head, *head.children(recursive=True)]
-    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
-        return []
-
-
-def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
-    addresses = set()
-    for proc in processes:
-        try:
-            addresses |= {
-                (c.laddr.ip, c.laddr.port) for c in proc.net_connections("tcp") if c.status == "LISTEN"
-            }
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return addresses
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +52,15 @@ def cycle(tmp_path_factory):
     checker = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    local_run = LocalRay(PORTS, state)  # the one the checker starts, seen through its pid file
     seen: set[tuple[str, int]] = set()
     pids: set[int] = set()
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(2):  # ends with the checker
-            processes = run_processes(state)
-            pids.update(p.pid for p in processes)
-            seen.update(listening(processes))
+            pids.update(p.pid for p in local_run.processes())
+            seen.update((ip, port) for _, ip, port in local_run.listening())
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()

@@ -88,17 +88,7 @@ class RayHead(local_ray.LocalRay):
     def deploy(self, config: dict, timeout_s: float = 900) -> None:
         """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
         super().deploy(config)
-
-        def running() -> bool:
-            if self.running_pid() is None:
-                raise RuntimeError(f"ray start exited; see {self.log_file}")
-            apps = self.applications()
-            failed = {n: a.get("message") for n, a in apps.items() if a["status"] == "DEPLOY_FAILED"}
-            if failed:
-                raise RuntimeError(f"deploy failed: {failed}")
-            return bool(apps) and all(a["status"] == "RUNNING" for a in apps.values())
-
-        wait_until(running, timeout_s, "Serve applications", interval_s=2)
+        self.wait_running(timeout_s=timeout_s)
 
     def stop(self, timeout_s: float = 30) -> bool:
         stopped = super().stop(timeout_s)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_app.deployment import API_KEY, KEYS_ENV, Stack, serve_config
+from tests.serve_app.deployment import API_KEY, KEYS_ENV, TINY_MAX_MODEL_LEN, Stack, serve_config
 from tools.local_ray import LocalRay, Ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +29,10 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two versions of the tiny Llama (different random weights), made here; nothing is downloaded."""
     root = tmp_path_factory.mktemp("models")
     make = _make_tiny_model()
-    return {"tiny": make(root / "tiny", seed=0), "tiny-v2": make(root / "tiny-v2", seed=1)}
+    return {
+        "tiny": make(root / "tiny", seed=0, max_len=TINY_MAX_MODEL_LEN),
+        "tiny-v2": make(root / "tiny-v2", seed=1),
+    }
 
 
 @pytest.fixture(scope="session")

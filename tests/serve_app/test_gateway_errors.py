@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.serve_app.deployment import MAX_BODY_BYTES, MAX_MODEL_LEN, Stack, chat_body
+from tests.serve_app.deployment import MAX_BODY_BYTES, TINY_MAX_MODEL_LEN, Stack, chat_body
 
 pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
 
@@ -74,9 +74,8 @@ class TestClientErrors:
 
     def test_should_answer_400_when_the_prompt_is_longer_than_the_context(self, stack: Stack) -> None:
         with stack.http() as http:
-            response = http.post(
-                "/v1/completions", json={"model": "tiny", "prompt": "a b " * MAX_MODEL_LEN, "max_tokens": 1}
-            )
+            body = {"model": "tiny", "prompt": "a b " * TINY_MAX_MODEL_LEN, "max_tokens": 1}
+            response = http.post("/v1/completions", json=body)
         assert "context" in assert_openai_error(response, 400)["message"].lower()
 
     @pytest.mark.parametrize(

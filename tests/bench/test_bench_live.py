@@ -1,0 +1,64 @@
+"""`make bench` end to end with tiny counts (`tools/bench.py --quick`): every benchmark runs for real
+on this machine and writes a complete result. The numbers are not checked: they are reported, and
+with these counts they mean nothing. The bench's own ports (47000-47999) are used.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.summary import render
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 1800
+RESULTS = ["full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work", "harness"]
+SERVING = {"proxy", "gateway", "llm-server", "client (this driver)", "total"}
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(TIMEOUT_S + 60)]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "tools/bench.py", "--quick", "--max-wait-s", "0", "--out-dir", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    return proc, {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
+
+
+class TestQuickBench:
+    def test_should_write_every_result_when_run(self, quick):
+        proc, results = quick
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert sorted(results) == RESULTS
+        assert "=== targets ===" in proc.stdout
+
+    def test_should_state_the_machine_when_writing_a_result(self, quick):
+        _, results = quick
+        for result in results.values():
+            assert result["machine"]["logical_cpus"] >= 1 and result["machine"]["packages"]["ray"]
+
+    def test_should_listen_only_on_loopback_when_serving(self, quick):
+        _, results = quick
+        serving = [name for name in RESULTS if name != "harness"]
+        assert {name: results[name]["non_loopback_listeners"] for name in serving} == {n: [] for n in serving}
+
+    def test_should_charge_cpu_to_every_serving_process_when_measuring_the_hop(self, quick):
+        _, results = quick
+        zero = results["gateway-hop-zero-work"]["cpu_ms_per_request"]["gateway-http"]
+        real = results["gateway-hop-tiny-vllm"]["cpu_ms_per_request"]["gateway-http"]
+        assert set(zero) == SERVING
+        assert set(real) == SERVING | {"vllm engine"}
+        assert real["vllm engine"] > 0 and zero["proxy"] > 0
+
+    def test_should_render_the_readme_section_when_results_exist(self, quick):
+        _, results = quick
+        text = render(results)
+        assert all(f"**{name}**" in text for name in RESULTS if name != "harness")
+        assert "**harness**" in text

@@ -1,0 +1,92 @@
+"""`make serve`'s local run in the background: `tools/serve_local.py --detach`, later `--stop`.
+
+The e2e tests, the benchmarks and the autoscaling check (`loadtest.autoscale --start-local`) start
+and stop the local run through this, so each runs exactly what a user's `make serve` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from tools.local_ray import HOST, REPO, LocalRay, Ports
+
+SERVE_LOCAL = REPO / "tools" / "serve_local.py"
+
+
+class LocalRunFailed(RuntimeError):
+    """serve_local.py could not bring the local run up; the message has its output and Ray's log."""
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """One detached local run: its ports, its state directory (pid file, token, log) and its values."""
+
+    ports: Ports
+    state_dir: Path
+    values_files: tuple[str, ...] = ("values/local-cpu.yaml",)
+    set_values: tuple[str, ...] = ()
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # reaches every Ray process
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.ports.as_env(),
+            "RAY_VLLM_STATE_DIR": str(self.state_dir),
+            **self.extra_env,
+        }
+
+    @property
+    def ray(self) -> LocalRay:
+        return LocalRay(self.ports, self.state_dir)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.ports.serve}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.ray.dashboard
+
+    @property
+    def metrics_url(self) -> str:
+        return self.ray.metrics_url
+
+    @property
+    def token(self) -> str:
+        """Ray's auth token of this run (token auth is on locally too)."""
+        return self.ray.token_file.read_text().strip()
+
+    def processes(self) -> list[psutil.Process]:
+        return self.ray.processes()
+
+    def start(self, timeout_s: int = 900, quiet: bool = True) -> None:
+        """serve_local.py --detach: returns once every application is RUNNING.
+
+        `quiet=False` lets its progress through to this terminal instead of keeping it for the error.
+        """
+        args = [a for v in self.values_files for a in ("-f", v)]
+        args += [a for s in self.set_values for a in ("--set", s)]
+        proc = subprocess.run(
+            [sys.executable, str(SERVE_LOCAL), *args, "--detach", "--timeout", str(timeout_s)],
+            cwd=REPO, env=self.env, capture_output=quiet, text=True, timeout=timeout_s + 180,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            output = f"{proc.stdout}\n{proc.stderr}\n" if quiet else ""
+            raise LocalRunFailed(
+                f"tools/serve_local.py exited with {proc.returncode}:\n{output}{self.ray.log_tail()}"
+            )
+
+    def stop(self) -> subprocess.CompletedProcess:
+        """serve_local.py --stop: this run's process tree only (the pid file is in its state dir)."""
+        return subprocess.run(
+            [sys.executable, str(SERVE_LOCAL), "--stop"],
+            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
