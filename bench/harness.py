@@ -25,7 +25,7 @@ RENDER_TARGET_MS = 50.0
 
 
 def time_renders(values_file: Path, runs: int) -> dict:
-    from tests.helm import render_chart
+    from devkit.helm import render_chart
 
     start = time.perf_counter()
     render_chart(values_files=[values_file])
@@ -43,7 +43,7 @@ def profile_renders(values_file: Path, runs: int, out_dir: Path) -> dict:
     """pyinstrument over `runs` renders: the share of render_chart's time in each step it calls."""
     from pyinstrument import Profiler
 
-    from tests.helm import render_chart
+    from devkit.helm import render_chart
 
     profiler = Profiler(interval=0.0005)
     start = time.perf_counter()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psutil
 
-from tools.local_ray import Ports
-from tools.local_run import LocalRun
+from devkit.local_ray import Ports
+from devkit.local_run import LocalRun
 
 PRESET = "values/local-cpu.yaml"
 # In the 47000-47999 range the bench may use: a user's `make serve` and the test suite run side by side.

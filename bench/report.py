@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from devkit import REPO
+
 RESULTS_DIR = REPO / "bench" / "results"
 PACKAGES = (
     "ray",

@@ -22,14 +22,14 @@ import psutil
 
 from bench.local_run import MODEL, PRESET
 from bench.report import REPO
-from tools.local_ray import HOST
+from devkit.local_ray import HOST
 
 
 def preset_engine(values_file: str = PRESET, model: str = MODEL) -> tuple[str, dict]:
     """(model source, vLLM engine kwargs) of one model of a preset, as the gateway app builds them."""
+    from devkit.helm import render_chart
     from serve_app.config import GatewayArgs
     from serve_app.llm import to_llm_config
-    from tests.helm import render_chart
 
     config = render_chart(values_files=[REPO / values_file]).serve_config
     args = GatewayArgs.model_validate(next(a for a in config["applications"] if a["name"] == "llm")["args"])

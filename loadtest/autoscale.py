@@ -38,11 +38,9 @@ import locust
 from locust.argument_parser import get_parser
 from locust.env import Environment
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from loadtest import chat, shapes  # noqa: E402
-from loadtest.autoscale_analysis import (  # noqa: E402
+from devkit import REPO
+from loadtest import chat, shapes
+from loadtest.autoscale_analysis import (
     Check,
     LoadTotals,
     Reaction,
@@ -56,17 +54,17 @@ from loadtest.autoscale_analysis import (  # noqa: E402
     expected_replicas,
     measure,
 )
-from loadtest.autoscale_report import write_report  # noqa: E402
-from loadtest.llm_stats import threshold_violations  # noqa: E402
-from loadtest.serve_status import (  # noqa: E402
+from loadtest.autoscale_report import write_report
+from loadtest.llm_stats import threshold_violations
+from loadtest.serve_status import (
     Deployment,
     application_statuses,
     llm_deployment_name,
     parse_serve_applications,
     parse_serve_metrics,
 )
-from loadtest.status_sources import KubeRayServe, LocalServe, ray_token_from_env  # noqa: E402
-from loadtest.step_plan import DROP, STEP  # noqa: E402
+from loadtest.status_sources import KubeRayServe, LocalServe, ray_token_from_env
+from loadtest.step_plan import DROP, STEP
 
 logger = logging.getLogger("loadtest.autoscale")
 LOCUST_CONF = REPO / "loadtest" / "locust.conf"
@@ -393,9 +391,9 @@ class Checker:
 @contextlib.contextmanager
 def local_run(args):
     """`tools/serve_local.py --detach` with the given values, stopped on exit; yields (host, source)."""
-    from tools.local_ray import Ports
-    from tools.local_run import LocalRun, LocalRunFailed
-    from tools.serve_local import STATE_DIR
+    from devkit.local_ray import Ports
+    from devkit.local_run import LocalRun, LocalRunFailed
+    from devkit.serve_local import STATE_DIR
 
     values = args.values or ["values/local-cpu.yaml", "values/local-cpu-autoscale.yaml"]
     run = LocalRun(Ports.from_env(), STATE_DIR, tuple(values))

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,9 +27,6 @@ import requests
 from locust import HttpUser, events, task
 from locust.runners import WorkerRunner
 from locust.stats import RequestStats, StatsEntry
-
-# Locust imports this file by path; make `loadtest.*` importable from any working directory.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtest.llm_stats import (
     GOODPUT,

@@ -8,14 +8,9 @@ A separate locustfile, because Locust uses any shape class it finds: chat.py alo
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from locust import LoadTestShape, events
 
 # Locust imports this file by path; make `loadtest.*` importable from any working directory.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from loadtest.step_plan import Clock, Phase, StepPlan
 
 

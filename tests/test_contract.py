@@ -10,9 +10,9 @@ import yaml
 from ray._common.utils import import_attr
 from ray.serve.schema import ServeDeploySchema
 
+from devkit.helm import render_chart
+from devkit.presets import PRESETS
 from serve_app.config import GATEWAY_DEPLOYMENT, RoutingConfig
-from tests.chart import PRESETS
-from tests.helm import render_chart
 
 NODE_GROUP = "ray.io/node-group"
 

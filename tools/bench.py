@@ -18,12 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.report import RESULTS_DIR  # noqa: E402
-from bench.stats import targets_table  # noqa: E402
-from bench.summary import targets_of  # noqa: E402
+from bench.report import RESULTS_DIR
+from bench.stats import targets_table
+from bench.summary import targets_of
+from devkit import REPO
 
 # Benchmark → (result name, module argv, takes --profile).
 BENCHMARKS = {

@@ -8,14 +8,11 @@ Lint findings of severity warning or error fail the run (strict); informational 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import helm_python
 
-from tests.chart import KUBE_VERSIONS, PRESETS
-from tests.helm import CHART_DIR, user_values
+from devkit.helm import CHART_DIR, user_values
+from devkit.presets import KUBE_VERSIONS, PRESETS
 
 SEVERITY = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
 

@@ -12,12 +12,9 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.helm import DEFAULT_KUBE_VERSION, HelmRenderError, render_chart
-from tests.schema import SchemaValidationError
+from devkit.helm import DEFAULT_KUBE_VERSION, HelmRenderError, render_chart
+from devkit.schema import SchemaValidationError
 
 
 def main() -> int:

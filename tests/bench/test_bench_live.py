@@ -8,18 +8,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bench.summary import render
+from devkit import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 1800
 RESULTS = ["full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work", "harness"]
 SERVING = {"proxy", "gateway", "llm-server", "client (this driver)", "total"}
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(TIMEOUT_S + 60)]
+pytestmark = [pytest.mark.live, pytest.mark.timeout(TIMEOUT_S + 60)]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """templates/api-ingress.yaml: the optional Ingress to the OpenAI endpoint (Serve, port 8000)."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 
 class TestApiIngress:

@@ -1,7 +1,7 @@
 """templates/dashboard-ingress.yaml: the Ray dashboard Ingress, which never renders unguarded by accident."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 BASE = {
     "ingress.dashboard.enabled": True,

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.helm import CHART_DIR, render_chart
+from devkit.helm import CHART_DIR, render_chart
 
 ENABLED = {"monitoring.dashboards.enabled": True}
 

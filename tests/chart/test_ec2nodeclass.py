@@ -1,7 +1,7 @@
 """templates/ec2nodeclass.yaml: the EC2NodeClass the GPU NodePools launch from."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 

@@ -6,9 +6,10 @@ import json
 import pytest
 import yaml
 
-from tests import helm, schema
-from tests.chart import VALUES_DIR
-from tests.helm import HelmRenderError, render_chart, user_values
+from devkit import helm, schema
+
+from devkit.helm import HelmRenderError, render_chart, user_values
+from devkit.presets import VALUES_DIR
 
 G6E = VALUES_DIR / "g6e-multi-model.yaml"
 LOCAL = VALUES_DIR / "local-cpu.yaml"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.chart import PRESETS
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import PRESETS
 
 STANDARD_LABELS = {
     "app.kubernetes.io/name": "ray-vllm",

@@ -1,7 +1,7 @@
 """templates/metrics-service.yaml: a headless Service over every Ray pod, for the ServiceMonitor."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 ENABLED = {"monitoring.serviceMonitor.enabled": True}
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 RAY_PODS = {
     "matchLabels": {"app.kubernetes.io/name": "ray-vllm", "app.kubernetes.io/instance": "llm"},

@@ -2,8 +2,8 @@
 
 import jmespath
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 

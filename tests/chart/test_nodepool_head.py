@@ -1,7 +1,7 @@
 """templates/nodepool-head.yaml: the optional on-demand CPU NodePool of the Ray head."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 TP70B = (VALUES_DIR / "llama-70b-tp.yaml",)
 

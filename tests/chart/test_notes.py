@@ -1,7 +1,7 @@
 """templates/NOTES.txt: how to reach the endpoint and the dashboard after an install."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 
 class TestNotes:

@@ -1,7 +1,7 @@
 """templates/pdb.yaml: at most one GPU worker pod is evicted at a time."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 
 class TestPodDisruptionBudget:

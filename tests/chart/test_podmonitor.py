@@ -1,6 +1,6 @@
 """templates/podmonitor.yaml: Prometheus scrapes every metrics port of every Ray pod."""
 
-from tests.helm import render_chart
+from devkit.helm import render_chart
 
 ENABLED = {"monitoring.podMonitor.enabled": True}
 RAY_CLUSTER_LABELS = [

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.chart import KUBE_VERSIONS, PRESETS
-from tests.helm import HelmRenderError, render_chart
+from devkit.helm import HelmRenderError, render_chart
+from devkit.presets import KUBE_VERSIONS, PRESETS
 
 MONITORING_CRDS = ("monitoring.coreos.com/v1", "karpenter.sh/v1", "karpenter.k8s.aws/v1", "ray.io/v1")
 

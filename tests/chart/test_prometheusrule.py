@@ -2,7 +2,7 @@
 
 import re
 
-from tests.helm import CHART_DIR, render_chart
+from devkit.helm import CHART_DIR, render_chart
 
 ENABLED = {"monitoring.prometheusRule.enabled": True}
 

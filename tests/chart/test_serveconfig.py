@@ -3,8 +3,8 @@
 import jmespath
 import pytest
 
-from tests.chart import PRESETS, VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import PRESETS, VALUES_DIR
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)

@@ -1,6 +1,6 @@
 """templates/serviceaccount.yaml: the identity of the Ray pods (IRSA annotations for S3 model mirrors)."""
 
-from tests.helm import render_chart
+from devkit.helm import render_chart
 
 
 class TestServiceAccount:

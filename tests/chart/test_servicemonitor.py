@@ -1,7 +1,7 @@
 """templates/servicemonitor.yaml: Prometheus scrapes the chart's metrics Service instead of the pods."""
 
+from devkit.helm import render_chart
 from tests.chart.test_podmonitor import RAY_CLUSTER_LABELS
-from tests.helm import render_chart
 
 ENABLED = {"monitoring.serviceMonitor.enabled": True}
 

@@ -1,7 +1,7 @@
 """templates/tests/test-models.yaml: the `helm test` hook that lists the models on the Serve endpoint."""
 
-from tests.chart import VALUES_DIR
-from tests.helm import render_chart
+from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 
 def _pod(values_files=(), set_values=None) -> dict:

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.chart import VALUES_DIR
-from tests.helm import HelmRenderError, render_chart
+from devkit.helm import HelmRenderError, render_chart
+from devkit.presets import VALUES_DIR
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 TP70B = (VALUES_DIR / "llama-70b-tp.yaml",)

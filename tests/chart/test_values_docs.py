@@ -4,8 +4,8 @@ import json
 
 import yaml
 
-from tests.helm import CHART_DIR
-from tools import values_table
+from devkit import values_table
+from devkit.helm import CHART_DIR
 
 VALUES_TEXT = (CHART_DIR / "values.yaml").read_text()
 SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())

@@ -1,7 +1,7 @@
 import pytest
 
-from tools.local_ray import Ports
-from tools.local_run import LocalRun, LocalRunFailed
+from devkit.local_ray import Ports
+from devkit.local_run import LocalRun, LocalRunFailed
 
 
 @pytest.fixture(scope="package")

@@ -15,8 +15,8 @@ import psutil
 import pytest
 import yaml
 
-from tests.helm import Rendered, render_chart
-from tools import serve_local
+from devkit import serve_local
+from devkit.helm import Rendered, render_chart
 
 VALUES = yaml.safe_load(Path("values/local-cpu.yaml").read_text())
 MODEL_NAMES = [m["name"] for m in VALUES["models"]]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ray.serve.schema import ServeInstanceDetails
 
+from devkit.schema import object_problems
 from loadtest.autoscale_analysis import Replicas, ReplicaStarts, Sample
 from loadtest.serve_status import Autoscaling, parse_serve_applications
 from loadtest.step_plan import BASELINE, DROP, STEP
-from tests.schema import object_problems
 
 DATA = Path(__file__).resolve().parent / "data"
 LLM = "LLMServer:tiny"

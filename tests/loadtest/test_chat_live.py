@@ -18,9 +18,9 @@ import httpx
 import psutil
 import pytest
 
-from tools.local_ray import free_ports
+from devkit import REPO
+from devkit.local_ray import free_ports
 
-REPO = Path(__file__).resolve().parents[2]
 LOCUST = Path(sys.executable).parent / "locust"
 (PORT,) = free_ports(1)
 BASE_URL = f"http://127.0.0.1:{PORT}"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.monitoring.stack import Live, monitored_run
+from devkit.monitoring.stack import Live, monitored_run
 
 
 @pytest.fixture(scope="package")

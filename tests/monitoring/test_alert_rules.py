@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helm import REPO
-from tests.monitoring.queries import alert_queries, rule_groups, unknown_labels, unknown_metrics
-from tests.monitoring.stack import render_monitoring
+from devkit.helm import REPO
+from devkit.monitoring.queries import alert_queries, rule_groups, unknown_labels, unknown_metrics
+from devkit.monitoring.stack import render_monitoring
 
 UNIT_TESTS = REPO / "monitoring" / "rules-tests.yaml"
 # The values monitoring/rules-tests.yaml expects the rules to be rendered with.
@@ -98,7 +98,7 @@ class TestAlertRuleShape:
             assert rule["annotations"]["runbook_url"] == f"{THRESHOLDS['runbookBaseUrl']}#{name.lower()}"
 
 
-@pytest.mark.ray
+@pytest.mark.live
 class TestAlertRulesAgainstLiveRun:
     def test_should_find_every_metric_of_every_alert_in_the_scrape_when_serving(self, live, groups):
         assert unknown_metrics(alert_queries(groups), live.run.sample_names) == []

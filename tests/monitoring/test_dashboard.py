@@ -12,8 +12,8 @@ import itertools
 
 import pytest
 
-from tests.helm import REPO
-from tests.monitoring.queries import (
+from devkit.helm import REPO
+from devkit.monitoring.queries import (
     DCGM_PREFIX,
     panel_queries,
     panels,
@@ -23,7 +23,7 @@ from tests.monitoring.queries import (
     unknown_metrics,
     variables,
 )
-from tests.monitoring.stack import PORTS, RATE_INTERVAL, render_monitoring
+from devkit.monitoring.stack import PORTS, RATE_INTERVAL, render_monitoring
 
 DASHBOARD = read_json(REPO / "chart" / "files" / "dashboards" / "ray-vllm.json")
 DCGM = read_json(REPO / "monitoring" / "dcgm-exporter.json")
@@ -112,7 +112,7 @@ class TestMonitorsForTheDashboard:
         assert sorted(e["port"] for e in endpoints) == sorted(PORTS.metrics_endpoints())
 
 
-@pytest.mark.ray
+@pytest.mark.live
 class TestDashboardAgainstLiveScrape:
     def test_should_find_every_metric_of_every_panel_and_variable_in_the_scrape_when_serving(self, live):
         assert unknown_metrics(CPU_QUERIES + VARIABLE_QUERIES, live.run.sample_names) == []
@@ -131,7 +131,7 @@ def variable_values(live) -> dict[str, list[str]]:
     return values
 
 
-@pytest.mark.ray
+@pytest.mark.live
 class TestDashboardInPrometheus:
     def test_should_resolve_every_variable_to_a_value_when_prometheus_scrapes_the_run(self, variable_values):
         assert {name: bool(vals) for name, vals in variable_values.items()} == dict.fromkeys(VARIABLES, True)

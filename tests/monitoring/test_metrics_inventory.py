@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tools.metrics_inventory import DCGM_RECORD, INVENTORY, SPORADIC, inventory, versions
+from devkit.metrics_inventory import DCGM_RECORD, INVENTORY, SPORADIC, inventory, versions
 
 COMMITTED = json.loads(INVENTORY.read_text())
 
@@ -25,7 +25,7 @@ class TestMetricsInventory:
         assert COMMITTED["dcgm_exporter"] == json.loads(DCGM_RECORD.read_text())
         assert COMMITTED["dcgm_exporter"]["source"]["default_counters"]["commit"]
 
-    @pytest.mark.ray
+    @pytest.mark.live
     def test_should_list_exactly_the_families_the_live_run_exports_when_versions_are_unchanged(self, live):
         now, then = inventory(live.run)["families"], COMMITTED["families"]
         assert {

@@ -7,9 +7,9 @@ import urllib.error
 import psutil
 import pytest
 
-from tests.monitoring.harness import HOST, http_text
-from tests.monitoring.prometheus import RAYCLUSTER_SUFFIX
-from tests.monitoring.stack import NAMESPACE
+from devkit.monitoring.harness import HOST, http_text
+from devkit.monitoring.prometheus import RAYCLUSTER_SUFFIX
+from devkit.monitoring.stack import NAMESPACE
 
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1"}
 
@@ -28,7 +28,7 @@ def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
     return addresses
 
 
-@pytest.mark.ray
+@pytest.mark.live
 class TestMonitoringRun:
     def test_should_listen_on_loopback_only_when_ray_and_prometheus_run(self, live):
         addresses = listening([*live.head.processes(), psutil.Process(live.prometheus.proc.pid)])

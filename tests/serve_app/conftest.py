@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -10,28 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from devkit.local_ray import LocalRay, Ports
+from devkit.tiny_model import make_tiny_model
 from tests.serve_app.deployment import API_KEY, KEYS_ENV, TINY_MAX_MODEL_LEN, Stack, serve_config
-from tools.local_ray import LocalRay, Ports
 
-REPO = Path(__file__).resolve().parents[2]
 DEPLOY_TIMEOUT_S = 900
-
-
-def _make_tiny_model():
-    spec = importlib.util.spec_from_file_location("make_tiny_model", REPO / "tools" / "make_tiny_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_tiny_model
 
 
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two versions of the tiny Llama (different random weights), made here; nothing is downloaded."""
     root = tmp_path_factory.mktemp("models")
-    make = _make_tiny_model()
     return {
-        "tiny": make(root / "tiny", seed=0, max_len=TINY_MAX_MODEL_LEN),
-        "tiny-v2": make(root / "tiny-v2", seed=1),
+        "tiny": make_tiny_model(root / "tiny", seed=0, max_len=TINY_MAX_MODEL_LEN),
+        "tiny-v2": make_tiny_model(root / "tiny-v2", seed=1),
     }
 
 

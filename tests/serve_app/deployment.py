@@ -15,7 +15,7 @@ import httpx
 from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
-from tools.local_ray import HOST, LocalRay
+from devkit.local_ray import HOST, LocalRay
 
 API_KEY = "sk-serve-app-test"
 KEYS_ENV = "SERVE_APP_TEST_API_KEYS"

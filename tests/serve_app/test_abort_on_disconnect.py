@@ -8,7 +8,7 @@ import pytest
 
 from tests.serve_app.deployment import MAX_MODEL_LEN, Stack, chat_body
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 TOKENS = "ray_vllm_generation_tokens_total"
 RUNNING = "ray_vllm_num_requests_running"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.serve_app.deployment import BACKEND_HEADER, CANARY, Stack
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 REQUESTS = 1000
 WORKERS = 4

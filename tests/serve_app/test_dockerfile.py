@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from devkit import REPO
+
 DOCKERFILE = (REPO / "serve_app" / "Dockerfile").read_text()
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.serve_app.deployment import BACKEND_HEADER, Stack, chat_body
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 
 class TestOpenAiEndpoints:

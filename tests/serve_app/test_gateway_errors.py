@@ -7,7 +7,7 @@ import pytest
 
 from tests.serve_app.deployment import MAX_BODY_BYTES, TINY_MAX_MODEL_LEN, Stack, chat_body
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 
 def assert_openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.serve_app.deployment import Stack
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 JSON = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.serve_app.deployment import Stack
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 
 class TestLoopback:

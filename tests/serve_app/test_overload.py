@@ -27,7 +27,7 @@ from tests.serve_app.deployment import (
     chat_body,
 )
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 HOLD_TOKENS = TINY_MAX_MODEL_LEN - 64
 QUEUED_TOKENS = 8

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from devkit import REPO
 from tests.serve_app.deployment import API_KEY, Stack
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
-REPO = Path(__file__).resolve().parents[2]
+
 DOCUMENTS = [
     {
         "source": "karpenter.md",

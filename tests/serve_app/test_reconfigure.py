@@ -9,7 +9,7 @@ import pytest
 
 from tests.serve_app.deployment import BACKEND_HEADER, CANARY, ROUTING, Stack, chat_body, with_routing
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 ALL_TO_V2 = {
     **ROUTING,

@@ -14,7 +14,7 @@ import pytest
 
 from tests.serve_app.deployment import MAX_MODEL_LEN, Stack, chat_body
 
-pytestmark = pytest.mark.ray  # runs against the session's local Ray (conftest.py)
+pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 MODEL, DEPLOYMENT = "tiny-v2", "LLMServer:tiny-v2"
 RECOVERY_S = 600

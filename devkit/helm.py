@@ -22,9 +22,8 @@ import helm_python
 import yaml
 from helm_python import _native
 
-from tests import schema
+from devkit import REPO, schema
 
-REPO = Path(__file__).resolve().parent.parent
 CHART_DIR = REPO / "chart"
 DEFAULT_KUBE_VERSION = "1.30"
 # The same split Helm applies to a template file with several documents (releaseutil.SplitManifests).

@@ -24,7 +24,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
-REPO = Path(__file__).resolve().parent.parent
+from devkit import REPO
 CRD_SCHEMA_DIR = Path(os.environ.get("CRD_SCHEMA_DIR", REPO.parent / "shared" / "crd-schemas"))
 K8S_SCHEMAS = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.monitoring.harness import HOST, http_text, wait_until
-from tools.local_ray import http_json
+from devkit.local_ray import http_json
+from devkit.monitoring.harness import HOST, http_text, wait_until
 
 # KubeRay's own pod labels (ray-operator/controllers/ray/common/pod.go, labelPod): the template's
 # labels override these, apart from the three KubeRay always owns.

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
+from devkit import REPO
+
 HOST = "127.0.0.1"
 # Serve binds each replica's gRPC server to every interface; this hook, run by every worker,
 # keeps it on the node IP (serve_app/loopback.py).

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from tools.local_ray import HOST, REPO, LocalRay, Ports
+from devkit.local_ray import HOST, REPO, LocalRay, Ports
 
 SERVE_LOCAL = REPO / "tools" / "serve_local.py"
 

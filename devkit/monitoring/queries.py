@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helm import CHART_DIR
+from devkit.helm import CHART_DIR
 
 DASHBOARD_DIR = CHART_DIR / "files" / "dashboards"
 DCGM_PREFIX = "DCGM_FI_"

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helm import Rendered, render_chart
-from tests.monitoring.harness import LiveRun, RayHead, deploy_body, drive, in_pod, running_head, scraping
-from tests.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
-from tools import serve_local
-from tools.local_ray import Ports, free_ports
+from devkit import serve_local
+from devkit.helm import Rendered, render_chart
+from devkit.local_ray import Ports, free_ports
+from devkit.monitoring.harness import LiveRun, RayHead, deploy_body, drive, in_pod, running_head, scraping
+from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 
 NAMESPACE = "llm-serving"
 # Ports of their own, so a user's `make serve` and this suite can run side by side.

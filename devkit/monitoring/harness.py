@@ -26,9 +26,8 @@ from pathlib import Path
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from tools import local_ray, serve_local
+from devkit import local_ray, serve_local
 
-REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # Seconds between two scrapes that must find no new family before the export counts as complete.
 STABLE_FOR_S = 4

@@ -1,0 +1,1 @@
+"""The live run the monitoring proofs and the metric inventory scrape."""

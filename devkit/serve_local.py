@@ -1,0 +1,176 @@
+"""Run the chart's own serveConfigV2 on a local Ray: the `make serve` command.
+
+Renders the chart with the given values files, takes the RayService's `serveConfigV2` string byte
+for byte, starts a Ray head bound to 127.0.0.1, and deploys the string through the same dashboard
+REST call the KubeRay operator makes (`PUT /api/serve/applications/`). Nothing else carries serve
+configuration: what runs here is what a cluster gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from devkit import REPO
+from devkit.helm import Rendered, render_chart  # the one module that calls Helm
+from devkit.local_ray import HOST, DeployFailed, LocalRay, Ports, http_json
+
+STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
+# Ray needs logical CPUs for every replica actor; vLLM on CPU does its own threading, so the
+# logical count is a scheduling budget, not a claim on physical cores.
+MIN_LOGICAL_CPUS = 16
+
+
+# Variables of the chart's Ray containers that shape Serve's runtime; a local run takes the same.
+SERVE_ENV_PREFIXES = ("RAY_SERVE_", "RAYLLM_")
+
+
+def render(values_files: list[str], set_values: list[str]) -> Rendered:
+    return render_chart(values_files=tuple(values_files), set_values=set_values or None)
+
+
+def serve_runtime_env(rendered: Rendered) -> dict[str, str]:
+    """The literal RAY_SERVE_*/RAYLLM_* variables the chart sets on the Ray head container."""
+    head = rendered.get("RayService")["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
+    (container,) = [c for c in head["spec"]["containers"] if c["name"] == "ray-head"]
+    return {
+        e["name"]: e["value"]
+        for e in container.get("env", [])
+        if "value" in e and e["name"].startswith(SERVE_ENV_PREFIXES)
+    }
+
+
+def with_http_options(config_text: str, ports: Ports) -> dict:
+    """The deploy body: the rendered config, with Serve's HTTP proxy pinned to loopback.
+
+    In a cluster KubeRay owns the proxy address (0.0.0.0:8000 inside the pod); locally the only
+    change is the bind address and port, everything the chart rendered stays as it is.
+    """
+    body = yaml.safe_load(config_text)
+    body["http_options"] = {**body.get("http_options", {}), "host": HOST, "port": ports.serve}
+    return body
+
+
+def required_cpus(config: dict) -> int:
+    """Logical CPUs that let every deployment reach its max replicas, plus head-room."""
+    total = 0.0
+    for app in config.get("applications", []):
+        for dep in app.get("deployments", []):
+            auto = dep.get("autoscaling_config") or {}
+            replicas = auto.get("max_replicas", dep.get("num_replicas", 1))
+            bundles = dep.get("placement_group_bundles")
+            per_replica = (
+                sum(b.get("CPU", 0) for b in bundles)
+                if bundles
+                else (dep.get("ray_actor_options") or {}).get("num_cpus", 1)
+            )
+            total += replicas * per_replica
+    return max(MIN_LOGICAL_CPUS, math.ceil(total) + 4)
+
+
+def wait_running(ray: LocalRay, timeout_s: float, out=sys.stdout) -> dict:
+    """Every application RUNNING, printing each status change; SystemExit with Serve's reason if not."""
+
+    def progress(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=out, flush=True)
+
+    try:
+        return ray.wait_running(timeout_s=timeout_s, on_change=progress)
+    except (DeployFailed, TimeoutError) as err:
+        raise SystemExit(str(err)) from None
+
+
+def usage_text(ports: Ports, models: list[str], apps: dict) -> str:
+    """What to paste next: endpoint, models, a curl and an openai example."""
+    base = f"http://{HOST}:{ports.serve}"
+    model = models[0] if models else "<model>"
+    routes = ", ".join(f"{n} at {a.get('route_prefix')}" for n, a in sorted(apps.items()))
+    return f"""
+OpenAI-compatible endpoint: {base}/v1   (applications: {routes})
+Models: {", ".join(models) or "none"}
+Ray dashboard: http://{HOST}:{ports.dashboard}   metrics: http://{HOST}:{ports.metrics}/metrics
+
+  curl {base}/v1/chat/completions -H 'Content-Type: application/json' \\
+    -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello"}}], "max_tokens": 16}}'
+
+  python -c 'from openai import OpenAI; c = OpenAI(base_url="{base}/v1", api_key="none"); \\
+print(c.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello"}}], \\
+max_tokens=16).choices[0].message.content)'
+
+Ctrl-C (or `make serve-stop`) stops Ray.
+"""
+
+
+def list_models(ports: Ports) -> list[str]:
+    try:
+        data = http_json("GET", f"http://{HOST}:{ports.serve}/v1/models")
+    except (urllib.error.URLError, json.JSONDecodeError):
+        return []
+    return [m["id"] for m in data.get("data", [])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-f", "--values", action="append", default=[], help="values file (repeatable)")
+    parser.add_argument("--set", action="append", default=[], dest="set_values", help="a=b, like helm --set")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for RUNNING")
+    parser.add_argument("--detach", action="store_true", help="return once RUNNING; stop with --stop")
+    parser.add_argument("--stop", action="store_true", help="stop the Ray a previous run started")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the rendered serveConfigV2 and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.stop:
+        stopped = LocalRay(Ports.from_env(), STATE_DIR).stop()
+        print("stopped local Ray" if stopped else "no local Ray from `make serve` is running")
+        return 0
+
+    rendered = render(args.values or ["values/local-cpu.yaml"], args.set_values)
+    config_text = rendered.serve_config_text
+    if args.print_config:
+        sys.stdout.write(config_text)
+        return 0
+    ray = LocalRay(Ports.from_env(), STATE_DIR, env=serve_runtime_env(rendered))
+    body = with_http_options(config_text, ray.ports)
+    cpus = required_cpus(body)
+    print(f"starting Ray on {HOST} ({cpus} logical CPUs), dashboard {ray.dashboard}", flush=True)
+    ray.start(num_cpus=cpus)
+    try:
+        ray.deploy(body)
+        apps = wait_running(ray, args.timeout)
+        print(usage_text(ray.ports, list_models(ray.ports), apps), flush=True)
+        if args.detach:
+            return 0
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while ray.running_pid():
+            time.sleep(1)
+        if not ray.pid_file.exists():  # `make serve-stop` removes it: a stop, not a crash
+            print("Ray was stopped (make serve-stop)")
+            return 0
+        print("Ray exited; see", ray.log_file)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BaseException:
+        args.detach = False
+        raise
+    finally:
+        if not args.detach:
+            print("stopping Ray ...", flush=True)
+            ray.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
