@@ -1,10 +1,11 @@
 """Strict validation of rendered manifests and of the RayService's serveConfigV2.
 
 Built-in kinds are checked against the strict schemas bundled in `kubernetes-validate` for the given
-Kubernetes version; custom resources against the JSON schemas in the CRD schema folder
-(`CRD_SCHEMA_DIR`, default `../shared/crd-schemas` next to the repo), with the strict ObjectMeta swapped
-in for their free-form root `metadata`. A kind with no schema is a failure, never a warning. When a
-`kubeconform` binary is on PATH it validates the same text against the same folder and must agree.
+Kubernetes version; custom resources against the repository's own JSON schemas in `schemas/json/`
+(`CRD_SCHEMAS`: converted from the vendored upstream CRDs in `schemas/crds/` by devkit.crd_schema,
+provenance in `schemas/SOURCES.md`), with the strict ObjectMeta swapped in for their free-form root
+`metadata`. A kind with no schema is a failure, never a warning. When a `kubeconform` binary is on PATH
+it validates the same text against the same folder and must agree.
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
-import os
 import shutil
 import subprocess
 import types
 import typing
 from collections.abc import Iterable
-from pathlib import Path
 
 import jsonschema
 import yaml
 from referencing import Registry, Resource
 
 from devkit import REPO
-CRD_SCHEMA_DIR = Path(os.environ.get("CRD_SCHEMA_DIR", REPO.parent / "shared" / "crd-schemas"))
+
+CRD_SCHEMAS = REPO / "schemas" / "json"
 K8S_SCHEMAS = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = DEFINITIONS_URI + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -49,7 +49,7 @@ def _registry(kube_version: str) -> Registry:
 def _validator(api_version: str, kind: str, kube_version: str) -> jsonschema.Draft202012Validator:
     """The validator of one kind; raises LookupError when no schema exists for it."""
     group, _, version = api_version.rpartition("/")
-    crd = CRD_SCHEMA_DIR / f"{kind.lower()}_{version}.json"
+    crd = CRD_SCHEMAS / f"{kind.lower()}_{version}.json"
     if "." in group and crd.is_file():
         schema = json.loads(crd.read_text())
         schema["properties"]["metadata"] = {"$ref": OBJECT_META}
@@ -59,7 +59,7 @@ def _validator(api_version: str, kind: str, kube_version: str) -> jsonschema.Dra
         builtin = _strict_dir(kube_version) / f"{kind.lower()}-{suffix}.json"
         if not builtin.is_file():
             raise LookupError(
-                f"no schema for {api_version} {kind} (Kubernetes {kube_version}, CRDs in {CRD_SCHEMA_DIR})"
+                f"no schema for {api_version} {kind} (Kubernetes {kube_version}, CRDs in {CRD_SCHEMAS})"
             )
         schema = json.loads(builtin.read_text())
     return jsonschema.Draft202012Validator(schema, registry=_registry(kube_version))
@@ -109,7 +109,7 @@ def _kubeconform_disagreements(
             "-schema-location",
             "default",
             "-schema-location",
-            f"{CRD_SCHEMA_DIR}/{{{{.ResourceKind}}}}{{{{.KindSuffix}}}}.json",
+            f"{CRD_SCHEMAS}/{{{{.ResourceKind}}}}{{{{.KindSuffix}}}}.json",
             "-",
         ],
         input=text,

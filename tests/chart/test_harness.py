@@ -1,4 +1,4 @@
-"""tests/helm.py and tests/schema.py: the render-and-validate harness every chart test relies on."""
+"""devkit.helm and devkit.schema: the render-and-validate harness every chart test relies on."""
 
 import copy
 import json
@@ -7,7 +7,6 @@ import pytest
 import yaml
 
 from devkit import helm, schema
-
 from devkit.helm import HelmRenderError, render_chart, user_values
 from devkit.presets import VALUES_DIR
 
@@ -88,7 +87,7 @@ class TestSchema:
         )
         assert problems == [
             "Widget/w: no schema for example.com/v1 Widget"
-            f" (Kubernetes 1.30, CRDs in {schema.CRD_SCHEMA_DIR})"
+            f" (Kubernetes 1.30, CRDs in {schema.CRD_SCHEMAS})"
         ]
 
     def test_should_refuse_unknown_fields_in_built_in_kinds_when_validating(self):

@@ -1,0 +1,1 @@
+"""The vendored CRDs in schemas/ and their JSON Schemas: provenance, conversion rules, regeneration."""
