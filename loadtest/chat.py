@@ -10,6 +10,13 @@ TTFT, ITL (mean inter-token latency), E2E, TOKENS/S (output tokens per second; t
 size is output tokens) and GOODPUT (requests within the --slo-* objectives: its requests/s is the
 goodput). The "Aggregated" row therefore mixes requests and metrics; read the POST rows for the
 request rate. Thresholds (--max-error-ratio, --max-p95-*-ms, ...) set the exit code when Locust quits.
+
+Context fit (on unless --no-fit-context): when a test starts, the master (or the local runner) reads
+each model's max_model_len from `GET /v1/models`; each request then sends only prompts whose estimated
+tokens fit next to max_tokens, and max_tokens is lowered when it leaves no room for the prompts (see
+prompt_set.py: one token per UTF-8 byte plus a chat-template margin, as there is no tokenizer here).
+One line per model says what is shortened; a mix of which no prompt fits stops the run. A model
+without max_model_len in its card gets prompts and max_tokens as set.
 """
 
 from __future__ import annotations
@@ -23,10 +30,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import requests
+import gevent
 from locust import HttpUser, events, task
+from locust.exception import StopUser
 from locust.runners import WorkerRunner
 from locust.stats import RequestStats, StatsEntry
+
+# After locust: its gevent monkey-patching must precede urllib3 loading ssl (else a RecursionError).
+from requests import RequestException
+from requests import get as http_get
 
 from loadtest.llm_stats import (
     GOODPUT,
@@ -45,14 +57,19 @@ from loadtest.openai_wire import (
     StreamReader,
     WireError,
     build_chat_body,
+    context_lengths,
     model_ids,
     read_completion,
 )
-from loadtest.prompt_set import DEFAULT_PROMPT_FILE, PromptSet
+from loadtest.prompt_set import DEFAULT_PROMPT_FILE, ContextFit, ContextFitError, PromptSet, fit_context
 
 logger = logging.getLogger("loadtest.chat")
 
 THRESHOLD_EXIT_CODE = 3
+# parsed_options attribute with {model: max_model_len or None}: spawn messages carry parsed_options to
+# every worker, also to workers that join later, so the master's reading reaches them all.
+CONTEXT_LIMITS = "llm_context_limits"
+MODELS_TIMEOUT_S = 30.0
 
 
 @events.init_command_line_parser.add_listener
@@ -63,6 +80,12 @@ def add_options(parser, **_kwargs) -> None:
     add("--max-tokens", type=int, default=128, help="max_tokens of each request")
     add("--prompt-file", default=str(DEFAULT_PROMPT_FILE), help="JSON-lines prompt set (see prompt_set.py)")
     add("--prompt-mix", default="short=0.5,medium=0.35,long=0.15", help="Length buckets and their weights")
+    add(
+        "--no-fit-context",
+        action="store_true",
+        default=False,
+        help="Send prompts and max_tokens as set, even beyond a model's max_model_len",
+    )
     add("--no-stream", action="store_true", default=False, help="Non-streamed requests (no TTFT/ITL)")
     add("--ignore-eos", action="store_true", default=False, help="vLLM: always generate max_tokens")
     add("--temperature", type=float, default=0.0, help="Sampling temperature")
@@ -89,6 +112,7 @@ class ChatSettings:
     max_tokens: int
     prompt_file: str
     prompt_mix: str
+    fit_context: bool
     stream: bool
     ignore_eos: bool
     temperature: float
@@ -105,6 +129,7 @@ class ChatSettings:
             max_tokens=options.max_tokens,
             prompt_file=options.prompt_file,
             prompt_mix=options.prompt_mix,
+            fit_context=not options.no_fit_context,
             stream=not options.no_stream,
             ignore_eos=options.ignore_eos,
             temperature=options.temperature,
@@ -122,10 +147,66 @@ class ChatSettings:
             ),
         )
 
+    @property
+    def headers(self) -> dict[str, str]:
+        api_key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
 
 @lru_cache(maxsize=8)
 def load_prompts(path: str, mix: str) -> PromptSet:
     return PromptSet.load(path, mix)
+
+
+@lru_cache(maxsize=32)
+def fitted_prompts(path: str, mix: str, max_model_len: int, max_tokens: int) -> ContextFit:
+    return fit_context(load_prompts(path, mix), max_model_len, max_tokens)
+
+
+def read_context_limits(host: str, headers: dict[str, str]) -> dict[str, int | None] | None:
+    """Each served model's max_model_len; None (nothing is fitted) when /v1/models cannot be read."""
+    try:
+        response = http_get(f"{host.rstrip('/')}{MODELS_PATH}", headers=headers, timeout=MODELS_TIMEOUT_S)
+        response.raise_for_status()
+        return context_lengths(response.json())
+    except (RequestException, ValueError) as e:
+        # The requests then fail on their own (401, connection refused), with their own error rows.
+        logger.warning(
+            "context fit: cannot read %s (%s); prompts and max_tokens are sent as set", MODELS_PATH, e
+        )
+        return None
+
+
+def announce_fit(model: str, max_model_len: int | None, settings: ChatSettings) -> None:
+    """One log line per model: a warning when fitting shortens anything. Raises ContextFitError."""
+    if max_model_len is None:
+        logger.info("context fit: model %s: no max_model_len in %s; sent as set", model, MODELS_PATH)
+        return
+    fit = fitted_prompts(settings.prompt_file, settings.prompt_mix, max_model_len, settings.max_tokens)
+    (logger.warning if fit.shortened else logger.info)("context fit: %s", fit.describe(model))
+
+
+@events.test_start.add_listener
+def read_model_contexts(environment, **_kwargs) -> None:
+    """Before the load: each model's max_model_len for the users; a mix that cannot fit stops the run."""
+    options = environment.parsed_options
+    if isinstance(environment.runner, WorkerRunner) or options is None:
+        return  # workers get the master's reading with their spawn message
+    settings = ChatSettings.from_options(options)
+    limits = read_context_limits(environment.host or "", settings.headers) if settings.fit_context else None
+    setattr(options, CONTEXT_LIMITS, limits or {})
+    if limits is None:
+        return
+    # The models the users will send to: --model, else the first listed (as _discover_model picks).
+    for model in settings.models or tuple(limits)[:1]:
+        try:
+            announce_fit(model, limits.get(model), settings)
+        except ContextFitError as e:
+            logger.error("context fit: model %s: %s", model, e)
+            # Not from inside the runner's start: a greenlet of its own ends the run (stops it in the web UI).
+            runner = environment.runner
+            gevent.spawn(runner.quit if environment.web_ui is None else runner.stop)
+            return
 
 
 class ChatUser(HttpUser):
@@ -139,9 +220,9 @@ class ChatUser(HttpUser):
         self.settings = ChatSettings.from_options(self.environment.parsed_options)
         self.prompts = load_prompts(self.settings.prompt_file, self.settings.prompt_mix)
         self.rng = random.Random()
-        api_key = os.environ.get(self.settings.api_key_env, "") if self.settings.api_key_env else ""
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.headers = self.settings.headers
         self.models = list(self.settings.models)
+        self.context_limits = getattr(self.environment.parsed_options, CONTEXT_LIMITS, None) or {}
 
     @task
     def chat(self) -> None:
@@ -149,10 +230,11 @@ class ChatUser(HttpUser):
             return
         model = self.rng.choice(self.models)
         settings = self.settings
+        prompts, max_tokens = self._fitted(model)
         body = build_chat_body(
             model,
-            list(self.prompts.sample(self.rng).messages),
-            max_tokens=settings.max_tokens,
+            list(prompts.sample(self.rng).messages),
+            max_tokens=max_tokens,
             stream=settings.stream,
             temperature=settings.temperature,
             ignore_eos=settings.ignore_eos,
@@ -183,6 +265,21 @@ class ChatUser(HttpUser):
                     context={},
                 )
 
+    def _fitted(self, model: str) -> tuple[PromptSet, int]:
+        """The prompts and max_tokens for `model`: fitted to its context when the test start read one."""
+        max_model_len = self.context_limits.get(model)
+        if max_model_len is None:
+            return self.prompts, self.settings.max_tokens
+        try:
+            fit = fitted_prompts(
+                self.settings.prompt_file, self.settings.prompt_mix, max_model_len, self.settings.max_tokens
+            )
+        except ContextFitError as e:
+            # The test start stops such a run; until it has, this user must not retry in a tight loop.
+            logger.error("context fit: model %s: %s", model, e)
+            raise StopUser() from e
+        return fit.prompts, fit.max_tokens
+
     def _read(self, response, start: float) -> Completion | None:
         """The completion, or None after marking the request failed with the reason."""
         try:
@@ -198,7 +295,7 @@ class ChatUser(HttpUser):
             for data in response.iter_content(chunk_size=None):
                 reader.feed(data, time.perf_counter())
             return reader.finish(time.perf_counter())
-        except (WireError, requests.RequestException) as e:
+        except (WireError, RequestException) as e:
             response.failure(f"{type(e).__name__}: {e}")
             return None
 

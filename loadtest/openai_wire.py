@@ -53,6 +53,19 @@ def model_ids(models_response: dict) -> list[str]:
         raise WireError(f"not a model list: {str(models_response)[:200]}") from e
 
 
+def context_lengths(models_response: dict) -> dict[str, int | None]:
+    """Each listed model's context length in tokens from `GET /v1/models`; None when not given."""
+    return dict(zip(model_ids(models_response), map(_context_length, models_response["data"]), strict=True))
+
+
+def _context_length(card: dict) -> int | None:
+    # vLLM's card has `max_model_len`; Ray Serve LLM's has `metadata.max_request_context_length`
+    # (the engine's max_model_len when set in its config, else null).
+    metadata = card.get("metadata") if isinstance(card.get("metadata"), dict) else {}
+    value = card.get("max_model_len") or metadata.get("max_request_context_length")
+    return value if type(value) is int and value > 0 else None
+
+
 class SSEDecoder:
     """Incremental server-sent-events decoder: bytes in, `data` payloads out.
 

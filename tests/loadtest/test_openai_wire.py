@@ -13,6 +13,7 @@ from loadtest.openai_wire import (
     WireError,
     build_chat_body,
     chunk_text,
+    context_lengths,
     model_ids,
     read_completion,
 )
@@ -57,6 +58,41 @@ class TestModelIds:
     def test_should_raise_when_response_is_not_a_model_list(self):
         with pytest.raises(WireError):
             model_ids({"detail": "not found"})
+
+
+def model_list(*cards: dict) -> dict:
+    return {"object": "list", "data": [{"object": "model", **card} for card in cards]}
+
+
+class TestContextLengths:
+    def test_should_read_max_model_len_when_the_card_is_vllms(self):
+        payload = model_list({"id": "tiny", "owned_by": "vllm", "max_model_len": 512})
+        assert context_lengths(payload) == {"tiny": 512}
+
+    def test_should_read_the_metadata_when_the_card_is_ray_serve_llms(self):
+        metadata = {"model_id": "tiny", "input_modality": "text", "max_request_context_length": 512}
+        payload = model_list({"id": "tiny", "permission": [], "metadata": metadata})
+        assert context_lengths(payload) == {"tiny": 512}
+
+    def test_should_give_none_when_the_card_has_no_context_length(self):
+        payload = model_list(
+            {"id": "openai", "owned_by": "system"},
+            {"id": "vllm", "max_model_len": None},
+            {"id": "ray", "metadata": {"max_request_context_length": None}},
+        )
+        assert context_lengths(payload) == {"openai": None, "vllm": None, "ray": None}
+
+    @pytest.mark.parametrize("value", [0, -1, "512", 512.0, True])
+    def test_should_give_none_when_the_context_length_is_not_a_positive_integer(self, value):
+        assert context_lengths(model_list({"id": "m", "max_model_len": value})) == {"m": None}
+
+    def test_should_keep_the_listed_order_when_there_are_several_models(self):
+        payload = model_list({"id": "b", "max_model_len": 4096}, {"id": "a", "max_model_len": 512})
+        assert list(context_lengths(payload).items()) == [("b", 4096), ("a", 512)]
+
+    def test_should_raise_when_response_is_not_a_model_list(self):
+        with pytest.raises(WireError):
+            context_lengths({"detail": "not found"})
 
 
 class TestSSEDecoder:
