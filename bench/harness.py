@@ -3,7 +3,7 @@
     python -m bench.harness [--runs 20] [--cold-runs 3]
 
 In process: one warm-up render per preset (its time is reported as `first_ms`), then `--runs` timed
-renders through tests/helm.py's `render_chart` (what every chart test calls). Cold: `make render`
+renders through devkit.helm's `render_chart` (what every chart test calls). Cold: `make render`
 in a fresh process, imports and Helm SDK load included, output discarded.
 """
 

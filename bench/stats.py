@@ -59,7 +59,7 @@ def interleaved(arms: Sequence[str], rounds: int, rng: random.Random) -> list[st
 
 @dataclass(frozen=True)
 class Target:
-    """One target of issue 7: met when `value` is on the right side of `limit`."""
+    """One benchmark target: met when `value` is on the right side of `limit`."""
 
     name: str
     value: float | None

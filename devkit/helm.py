@@ -2,7 +2,7 @@
 
 Rendering goes through helm-python-sdk (Helm's Go SDK in-process) with an install dry run, so release
 name, namespace, values, `--set`, Kubernetes version and API versions behave as in `helm template`.
-Every object (test hooks included) is validated strictly by tests/schema.py before it is returned, and
+Every object (test hooks included) is validated strictly by devkit/schema.py before it is returned, and
 the RayService's serveConfigV2 by Ray's own schema. Any Helm failure raises HelmRenderError.
 """
 

@@ -1,6 +1,6 @@
 """Metric-name inventory of the pinned Ray and vLLM from a live scrape: `make metrics-inventory`.
 
-Runs the monitoring proofs' live run (tests/monitoring/stack.py: the chart's serveConfigV2 for the
+Runs the monitoring proofs' live run (devkit/monitoring/stack.py: the chart's serveConfigV2 for the
 local preset on a loopback-only Ray, the same bounded traffic), scrapes the three endpoints Ray
 exports metrics on and writes every metric family with its type, endpoints and labels, next to the
 Ray and vLLM versions and the DCGM exporter's default counters (monitoring/dcgm-exporter.json).

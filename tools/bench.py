@@ -6,7 +6,7 @@
 
 Each benchmark waits (at most --max-wait-s) for the 1-minute load average to drop below 2.5,
 prints its tables and writes bench/results/<name>.json with the machine it ran on; this command
-ends with every target of issue 7 and whether it was met. Targets are reported, never asserted.
+ends with every benchmark target and whether it was met. Targets are reported, never asserted.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 - Serve status: derived from a real `/api/serve/applications/` answer of the local run (data/), then
   checked with Ray's own `ServeInstanceDetails` model.
 - RayService: objects as KubeRay v1.7 writes them, checked against the RayService CRD schema of the
-  shared schema folder (tests/schema.py).
+  repository's schema folder (devkit/schema.py).
 - Checker timelines: one sample a second with replica counts changing at chosen times.
 """
 

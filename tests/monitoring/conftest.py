@@ -1,4 +1,4 @@
-"""One live run for every monitoring proof in this package (tests/monitoring/stack.py)."""
+"""One live run for every monitoring proof in this package (devkit/monitoring/stack.py)."""
 
 import pytest
 
