@@ -25,13 +25,13 @@ from bench.local_run import (
     MODEL,
     add_variant_options,
     chart_local_run,
-    non_loopback_listeners,
     process_named,
     variant,
 )
 from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_vllm
 from bench.windows import compare, window_metrics
+from devkit.loopback import off_loopback
 
 LOCAL, VLLM = "chart-local-run", "vllm"
 VLLM_PORT = 47100
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         standalone_vllm(VLLM_PORT, args.state_dir / "vllm.log") as vllm,
         chart_local_run(args.state_dir / "local", local_env) as run,
     ):
-        listeners = non_loopback_listeners(vllm.processes() + run.processes())
+        listeners = off_loopback(vllm.processes() + run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
         samples = run_load(

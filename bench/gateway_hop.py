@@ -41,12 +41,12 @@ from bench.local_run import (
     add_variant_options,
     chart_local_run,
     cmdline,
-    non_loopback_listeners,
     process_named,
     variant,
 )
 from bench.stats import Target, difference, interleaved, ratio, summary, table, targets_table
 from devkit.local_ray import HOST
+from devkit.loopback import off_loopback
 from loadtest.openai_wire import CHAT_PATH, build_chat_body
 from serve_app.config import GATEWAY_DEPLOYMENT, deployment_name
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ray.init(address=f"{HOST}:{PORTS.gcs}", _node_ip_address=HOST, log_to_driver=False)
         try:
-            listeners = non_loopback_listeners([*run.processes(), psutil.Process()])
+            listeners = off_loopback([*run.processes(), psutil.Process()])
             wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
 
             serving = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,25 +66,6 @@ def ray_title(cmdline: list[str]) -> str | None:
     if not cmdline or not cmdline[0].startswith("ray::"):
         return None
     return cmdline[0].removeprefix("ray::").split(".", 1)[0]
-
-
-def non_loopback_listeners(processes: list[psutil.Process]) -> list[str]:
-    """`name pid address:port` of every listening TCP socket of these processes not bound to loopback."""
-    pids = {p.pid: p for p in processes}
-    offenders = []
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.pid in pids and conn.status == psutil.CONN_LISTEN and not is_loopback(conn.laddr.ip):
-            offenders.append(
-                f"{' '.join(cmdline(pids[conn.pid]))[:60]} {conn.pid} {conn.laddr.ip}:{conn.laddr.port}"
-            )
-    return offenders
-
-
-def is_loopback(address: str) -> bool:
-    """127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.0.0.1, what Ray's gRPC servers show)."""
-    ip = ipaddress.ip_address(address)
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return (mapped or ip).is_loopback
 
 
 def cmdline(process: psutil.Process) -> list[str]:

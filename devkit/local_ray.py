@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from devkit import REPO
+from devkit.loopback import Listener, listeners
 
 HOST = "127.0.0.1"
 # Serve binds each replica's gRPC server to every interface; this hook, run by every worker,
@@ -241,17 +242,9 @@ class LocalRay:
             return [head, *head.children(recursive=True)]
         return []
 
-    def listening(self) -> list[tuple[str, str, int]]:
-        """`(process name, address, port)` of every listening TCP socket of the cluster's processes."""
-        found = []
-        for proc in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                found += [
-                    (proc.name(), conn.laddr.ip, conn.laddr.port)
-                    for conn in proc.net_connections(kind="inet")
-                    if conn.status == psutil.CONN_LISTEN
-                ]
-        return found
+    def listening(self) -> list[Listener]:
+        """Every listening TCP socket of the cluster's processes."""
+        return listeners(self.processes())
 
     def stop(self, timeout_s: float = 30) -> bool:
         """Terminate this head's process tree; False when none was running."""

@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from bench.local_run import add_variant_options, is_loopback, ray_title, variant
+from bench.local_run import add_variant_options, ray_title, variant
+from devkit.loopback import is_loopback
 
 
 class TestIsLoopback:

@@ -17,6 +17,7 @@ import yaml
 
 from devkit import serve_local
 from devkit.helm import Rendered, render_chart
+from devkit.loopback import listeners, off_loopback
 
 VALUES = yaml.safe_load(Path("values/local-cpu.yaml").read_text())
 MODEL_NAMES = [m["name"] for m in VALUES["models"]]
@@ -66,14 +67,8 @@ class TestDeployedConfig:
         assert {name: head_env.get(name) for name in expected} == expected
 
     def test_should_bind_only_loopback_when_running_locally(self, local_run):
-        listening = [
-            conn.laddr
-            for proc in local_run.processes()
-            for conn in _connections(proc)
-            if conn.status == psutil.CONN_LISTEN
-        ]
-        assert listening, "the local run listens on no port at all"
-        assert {addr.ip for addr in listening} <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+        assert listeners(local_run.processes()), "the local run listens on no port at all"
+        assert off_loopback(local_run.processes()) == []
 
     def test_should_refuse_the_dashboard_api_when_no_token_is_sent(self, local_run):
         resp = httpx.get(f"{local_run.dashboard_url}/api/serve/applications/", timeout=30)
@@ -188,10 +183,3 @@ class TestShutdown:
             c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN
         }
         assert not listening_ports & set(dataclasses.astuple(local_run.ports))
-
-
-def _connections(proc: psutil.Process) -> list:
-    try:
-        return proc.net_connections("tcp")
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []

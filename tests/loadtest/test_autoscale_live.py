@@ -32,13 +32,13 @@ import yaml
 
 from devkit import REPO
 from devkit.local_ray import LocalRay, Ports
+from devkit.loopback import is_loopback
 
 PORTS = Ports.free()
 # The preset's downscale delay: the scale-down may not be decided before it (one sample early).
 DOWNSCALE_DELAY_S = yaml.safe_load((REPO / "values" / "local-cpu-autoscale.yaml").read_text())[
     "modelDefaults"
 ]["deployment"]["autoscaling"]["downscaleDelayS"]
-LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIMEOUT_S = 1800  # local run start (vLLM engines on 2 cores) + one cycle + stop
 
@@ -71,7 +71,7 @@ def cycle(tmp_path_factory):
     def watch() -> None:
         while not done.wait(2):  # ends with the checker
             pids.update(p.pid for p in local_run.processes())
-            seen.update((ip, port) for _, ip, port in local_run.listening())
+            seen.update(local_run.listening())
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -132,8 +132,8 @@ class TestAutoscalingCycle:
         )
 
     def test_should_listen_only_on_loopback_when_replicas_scale(self, cycle):
-        assert {port for _, port in cycle["listening"]} >= {PORTS.serve, PORTS.dashboard}
-        assert {ip for ip, _ in cycle["listening"]} <= LOOPBACK, cycle["listening"]
+        assert {listener.port for listener in cycle["listening"]} >= {PORTS.serve, PORTS.dashboard}
+        assert [str(s) for s in cycle["listening"] if not is_loopback(s.ip)] == []
 
     def test_should_leave_no_process_when_the_check_is_over(self, cycle):
         assert cycle["pids"], "the watcher never saw the local run"

@@ -20,6 +20,7 @@ import pytest
 
 from devkit import REPO
 from devkit.local_ray import free_ports
+from devkit.loopback import listeners
 
 LOCUST = Path(sys.executable).parent / "locust"
 (PORT,) = free_ports(1)
@@ -236,7 +237,6 @@ class TestChatWebUi:
             extended = {e["key"]: e["data"] for e in stats.get("extended_stats", [])}
             rows = {row["metric"]: row["value"] for row in extended.get("llm", [])}
             if rows.get("requests"):
-                conns = psutil.Process(ui.pid).net_connections("tcp")
-                return rows, {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN}
+                return rows, {listener.ip for listener in listeners([psutil.Process(ui.pid)])}
             time.sleep(1)
         pytest.fail(f"no LLM stats from the web UI; locust exited {ui.poll()}")

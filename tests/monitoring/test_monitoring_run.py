@@ -7,33 +7,18 @@ import urllib.error
 import psutil
 import pytest
 
+from devkit.loopback import listeners, off_loopback
 from devkit.monitoring.harness import HOST, http_text
 from devkit.monitoring.prometheus import RAYCLUSTER_SUFFIX
 from devkit.monitoring.stack import NAMESPACE
-
-LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1"}
-
-
-def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
-    addresses = set()
-    for proc in processes:
-        try:
-            addresses |= {
-                (c.laddr.ip, c.laddr.port)
-                for c in proc.net_connections("tcp")
-                if c.status == psutil.CONN_LISTEN
-            }
-        except psutil.NoSuchProcess:
-            continue
-    return addresses
 
 
 @pytest.mark.live
 class TestMonitoringRun:
     def test_should_listen_on_loopback_only_when_ray_and_prometheus_run(self, live):
-        addresses = listening([*live.head.processes(), psutil.Process(live.prometheus.proc.pid)])
-        assert addresses
-        assert {ip for ip, _ in addresses} <= LOOPBACK, addresses
+        processes = [*live.head.processes(), psutil.Process(live.prometheus.proc.pid)]
+        assert listeners(processes)
+        assert off_loopback(processes) == []
 
     def test_should_scrape_every_podmonitor_endpoint_as_the_rayservice_cluster_when_running(self, live):
         endpoints = [e["port"] for e in live.rendered.get("PodMonitor")["spec"]["podMetricsEndpoints"]]
