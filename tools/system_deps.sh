@@ -8,15 +8,16 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+packages=${packages% }
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
   sudo=(sudo)
 else
-  echo "missing: ${packages}-- run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${packages}" >&2
+  echo "missing: ${packages} -- run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${packages}" >&2
   exit 1
 fi
-echo "installing ${packages}with apt-get"
+echo "installing ${packages} with apt-get"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 # policy-rc.d: install the binaries without starting Debian's prometheus service (it would bind
