@@ -48,7 +48,7 @@ from bench.stats import Target, difference, interleaved, ratio, summary, table, 
 from devkit.local_ray import HOST
 from devkit.loopback import off_loopback
 from loadtest.openai_wire import CHAT_PATH, build_chat_body
-from serve_app.config import GATEWAY_DEPLOYMENT, deployment_name
+from serve_app.config import GATEWAY_DEPLOYMENT, llm_deployment_name
 
 DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP = "direct", "gateway-handle", "gateway-http"
 ARMS = (DIRECT, GATEWAY_HANDLE, GATEWAY_HTTP)
@@ -171,7 +171,7 @@ def make_arms(session, body: dict) -> tuple[dict[str, Call], list]:
     )
 
     # The options the gateway itself puts on its LLMServer handles (OpenAiIngress).
-    llm = serve.get_deployment_handle(deployment_name(MODEL), app_name=APP).options(stream=True)
+    llm = serve.get_deployment_handle(llm_deployment_name(MODEL), app_name=APP).options(stream=True)
     gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=APP)
     url = f"http://{HOST}:{PORTS.serve}{CHAT_PATH}"
 
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             serving = {
                 "proxy": process_named(run, "ProxyActor"),
                 "gateway": process_named(run, f"ServeReplica:{APP}:{GATEWAY_DEPLOYMENT}"),
-                "llm-server": process_named(run, f"ServeReplica:{APP}:{deployment_name(MODEL)}"),
+                "llm-server": process_named(run, f"ServeReplica:{APP}:{llm_deployment_name(MODEL)}"),
             }
 
             async def on_loaded(call: Call) -> dict:

@@ -59,12 +59,12 @@ from loadtest.llm_stats import threshold_violations
 from loadtest.serve_status import (
     Deployment,
     application_statuses,
-    llm_deployment_name,
     parse_serve_applications,
     parse_serve_metrics,
 )
 from loadtest.status_sources import KubeRayServe, LocalServe, ray_token_from_env
 from loadtest.step_plan import DROP, STEP
+from serve_app.config import llm_deployment_name
 
 logger = logging.getLogger("loadtest.autoscale")
 LOCUST_CONF = REPO / "loadtest" / "locust.conf"

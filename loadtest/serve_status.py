@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+# Re-exported: the deployment a model runs in, as the app names it (loadtest/autoscale.py uses it).
+
 RUNNING = "RUNNING"
 STOPPING = "STOPPING"
 RELEASE_LABEL = "app.kubernetes.io/instance"
@@ -21,11 +23,6 @@ RELEASE_LABEL = "app.kubernetes.io/instance"
 
 def deployment_key(app: str, deployment: str) -> str:
     return f"{app}/{deployment}"
-
-
-def llm_deployment_name(model_id: str) -> str:
-    """The deployment Ray Serve LLM runs a model in (docs/contract.md: `/`→`--`, `.`→`_`)."""
-    return "LLMServer:" + model_id.replace("/", "--").replace(".", "_")
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,38 @@ field's path in the message. Only pydantic is imported here: the chart's tests v
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-# A served model id: no ":" because Ray Serve LLM reads "<base>:<adapter>" as a LoRA adapter.
-ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")]
+# A name clients send as `model` (values.schema.json's routeName): no ":", because Ray Serve LLM reads
+# "<base>:<adapter>" as a LoRA adapter.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+
+
+def _valid_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            "use letters, digits and . _ / - (a letter or digit first), at most 128 characters; no ':', "
+            "which Ray Serve LLM reads as <model>:<LoRA adapter>"
+        )
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(_valid_name)]
 RouteName = ModelName
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]
 
@@ -34,9 +57,38 @@ class _Args(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
 
 
-def deployment_name(model_name: str) -> str:
-    """Ray Serve LLM's name for a model's deployment (`build_llm_deployment`)."""
+def llm_deployment_name(model_name: str) -> str:
+    """Ray Serve LLM's name for a model's deployment (`build_llm_deployment`): the one definition on the
+    Python side; the chart's is `ray-vllm.llmDeploymentName` (tests/test_rules.py keeps them equal)."""
     return LLM_SERVER_PREFIX + model_name.replace("/", "--").replace(".", "_")
+
+
+# Problems are worded as the chart's preflight words them (Go's %q and toJson), keyed by the values'
+# names, so a routing refused by `helm install` and one refused by `reconfigure` read the same.
+def _quoted(name: str) -> str:
+    return json.dumps(name)
+
+
+def _one_of(names: Iterable[str]) -> str:
+    return json.dumps(sorted(set(names)), separators=(",", ":"))
+
+
+def problem_list(what: str, problems: Sequence[str]) -> str:
+    return f"{len(problems)} problem(s) in the {what}:\n- " + "\n- ".join(problems)
+
+
+def _reused_names(names: Iterable[tuple[str, str]], owners: dict[str, str]) -> list[str]:
+    """Each (key, name) whose name an earlier key (or `owners`) already holds."""
+    problems = []
+    for key, name in names:
+        if name in owners:
+            problems.append(
+                f"{key}: {_quoted(name)} is already used by {owners[name]}; pick a name no model, alias, "
+                "size tier or canary uses"
+            )
+        else:
+            owners[name] = key
+    return problems
 
 
 @cache
@@ -63,6 +115,8 @@ class EngineArgs(_Args):
     @field_validator("extra_args")
     @classmethod
     def _only_untyped_vllm_args(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value  # nothing to check, and vLLM (slow to import) stays unimported
         owned = {name: field.alias for name, field in cls.model_fields.items() if name != "extra_args"}
         owned |= {
             "tensor_parallel_size": "tensorParallelSize",
@@ -160,7 +214,7 @@ class ModelArgs(_Args):
 
     @property
     def deployment_name(self) -> str:
-        return deployment_name(self.name)
+        return llm_deployment_name(self.name)
 
 
 class GatewayArgs(_Args):
@@ -174,49 +228,90 @@ class GatewayArgs(_Args):
     @field_validator("models")
     @classmethod
     def _unique(cls, models: list[ModelArgs]) -> list[ModelArgs]:
-        for what, key in (("name", lambda m: m.name), ("deployment name", lambda m: m.deployment_name)):
-            seen = [key(m) for m in models]
-            dupes = sorted({k for k in seen if seen.count(k) > 1})
-            if dupes:
-                raise ValueError(f"models share a {what}: {', '.join(dupes)}")
+        problems, names, deployments = [], {}, {}
+        for i, model in enumerate(models):
+            key, name, deployment = f"models[{i}].name", model.name, model.deployment_name
+            if name in names:
+                problems.append(f"{key}: {_quoted(name)} is used twice; every model needs its own name")
+            elif deployment in deployments:
+                problems.append(
+                    f"{key}: {_quoted(name)} has the deployment name {_quoted(deployment)} of "
+                    f"{deployments[deployment]} (/ becomes --, . becomes _); rename one of them"
+                )
+            else:
+                names[name], deployments[deployment] = key, key
+        if problems:
+            raise ValueError(problem_list("models", problems))
         return models
 
 
 class CanaryArm(_Args):
     model: ModelName
-    weight: float = Field(ge=0)
+    weight: int = Field(ge=0, le=100)
 
 
 class Canary(_Args):
     name: RouteName
     sticky_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
-    arms: list[CanaryArm] = Field(min_length=1)
-
-    @field_validator("arms")
-    @classmethod
-    def _weights_sum_to_100(cls, arms: list[CanaryArm]) -> list[CanaryArm]:
-        total = sum(arm.weight for arm in arms)
-        if abs(total - 100) > 1e-6:
-            raise ValueError(f"arm weights must sum to 100, got {total:g}")
-        return arms
+    # One arm would be an alias: a split needs two.
+    arms: list[CanaryArm] = Field(min_length=2)
 
 
 class RoutingConfig(_Args):
-    """`user_config` of the `OpenAiGateway` deployment; applied by `reconfigure` without a restart."""
+    """`user_config` of the `OpenAiGateway` deployment; applied by `reconfigure` without a restart.
 
-    aliases: dict[RouteName, str] = Field(default_factory=dict)
-    size_tiers: dict[RouteName, str] = Field(default_factory=dict)
+    Validation checks what the routing alone decides; `problems_with(models)` what needs the served
+    models too, which the router checks when the routing is applied (docs/rules.md).
+    """
+
+    aliases: dict[RouteName, RouteName] = Field(default_factory=dict)
+    size_tiers: dict[RouteName, RouteName] = Field(default_factory=dict)
     canaries: list[Canary] = Field(default_factory=list)
 
+    def _pointers(self) -> list[tuple[str, str, str]]:
+        """(key, name, target) of every alias and size tier, in the chart's order (sorted by name)."""
+        return [
+            (f"routing.{section}.{name}", name, target)
+            for section, names in (("aliases", self.aliases), ("sizeTiers", self.size_tiers))
+            for name, target in sorted(names.items())
+        ]
+
+    def _route_names(self) -> list[tuple[str, str]]:
+        """(key, name) of every name this routing adds, in the chart's order."""
+        return [(key, name) for key, name, _ in self._pointers()] + [
+            (f"routing.canaries[{i}].name", c.name) for i, c in enumerate(self.canaries)
+        ]
+
     @model_validator(mode="after")
-    def _names_unique(self) -> RoutingConfig:
-        names = [*self.aliases, *self.size_tiers, *(c.name for c in self.canaries)]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(
-                f"a name may be an alias, a size tier or a canary, not several: {', '.join(dupes)}"
-            )
+    def _weights_add_up_and_names_are_unique(self) -> RoutingConfig:
+        problems = [
+            f"routing.canaries[{i}].arms: weights add up to {total}, not 100; adjust arms[].weight"
+            for i, c in enumerate(self.canaries)
+            if (total := sum(arm.weight for arm in c.arms)) != 100
+        ] + _reused_names(self._route_names(), {})
+        if problems:
+            raise ValueError(problem_list("routing", problems))
         return self
+
+    def problems_with(self, models: Sequence[str]) -> list[str]:
+        """Aliases and tiers point at a model or canary, arms at a model; no name is a model's name."""
+        model_keys = {name: f"models[{i}].name" for i, name in enumerate(models)}
+        targets = [*models, *(c.name for c in self.canaries)]
+        return (
+            [
+                f"{key}: {_quoted(target)} is not a model or canary; point it at one of {_one_of(targets)}"
+                for key, _, target in self._pointers()
+                if target not in targets
+            ]
+            + [
+                f"routing.canaries[{i}].arms[{j}].model: {_quoted(arm.model)} is not a model; use one of "
+                f"{_one_of(models)}"
+                for i, c in enumerate(self.canaries)
+                for j, arm in enumerate(c.arms)
+                if arm.model not in model_keys
+            ]
+            + _reused_names(self._route_names(), dict(model_keys))
+        )
 
 
 class MilvusArgs(_Args):

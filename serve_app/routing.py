@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from serve_app.config import Canary, RoutingConfig
+from serve_app.config import Canary, RoutingConfig, problem_list
 
 RouteKind = Literal["model", "alias", "size_tier", "canary"]
 _HASH_SPACE = 2**64
@@ -53,32 +53,18 @@ def pick_arm(canary: Canary, key: str) -> int:
 
 class Router:
     def __init__(self, config: RoutingConfig, models: Iterable[str]) -> None:
+        """`models` in the order of args.models, so a problem names the model's key (`models[1].name`)."""
+        models = list(models)
+        # Only here are the routing and the served models known together (docs/rules.md).
+        problems = config.problems_with(models)
+        if problems:
+            raise ValueError(problem_list("routing", problems))
         self._models = frozenset(models)
         self._canaries = {c.name: c for c in config.canaries}
         self._pointers: dict[str, tuple[RouteKind, str]] = {
             **{name: ("alias", target) for name, target in config.aliases.items()},
             **{name: ("size_tier", target) for name, target in config.size_tiers.items()},
         }
-        problems = (
-            [
-                f"{kind} {name!r} points at unknown model or canary {target!r}"
-                for name, (kind, target) in self._pointers.items()
-                if target not in self._models and target not in self._canaries
-            ]
-            + [
-                f"canary {c.name!r} has an arm on unknown model {arm.model!r}"
-                for c in config.canaries
-                for arm in c.arms
-                if arm.model not in self._models
-            ]
-            + [
-                f"routing name {name!r} shadows a served model"
-                for name in (*self._pointers, *self._canaries)
-                if name in self._models
-            ]
-        )
-        if problems:
-            raise ValueError("invalid routing: " + "; ".join(problems))
 
     def resolve(self, name: str, headers: Mapping[str, str], request_id: str) -> Route:
         """`headers` must answer lower-case names (Starlette's `Headers` does)."""

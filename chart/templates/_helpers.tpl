@@ -29,6 +29,11 @@
 {{- include "ray-vllm.fullname" . | trunc 47 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* ray-vllm.llmDeploymentName: Ray Serve LLM's deployment name for a model name (`LLMServer:` + name with `/`→`--`, `.`→`_`; serve_app.config.llm_deployment_name). */}}
+{{- define "ray-vllm.llmDeploymentName" -}}
+{{- printf "LLMServer:%s" (. | replace "/" "--" | replace "." "_") -}}
+{{- end -}}
+
 {{/* ray-vllm.chart: chart name and version for the helm.sh/chart label. */}}
 {{- define "ray-vllm.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}

@@ -39,11 +39,6 @@ milvusToken: MILVUS_TOKEN
 {{- end -}}
 {{- end -}}
 
-{{/* ray-vllm.llmDeploymentName: Ray Serve LLM's deployment name for a model (`LLMServer:` + name with `/`→`--`, `.`→`_`). */}}
-{{- define "ray-vllm.llmDeploymentName" -}}
-{{- printf "LLMServer:%s" (. | replace "/" "--" | replace "." "_") -}}
-{{- end -}}
-
 {{/* ray-vllm.modelDeployment: one model's deployment, with Ray Serve LLM's bundle layout (one per device, the replica actor's CPUs in the first); pass (dict "out" $d "model" $m). */}}
 {{- define "ray-vllm.modelDeployment" -}}
 {{- $m := .model -}}
@@ -76,10 +71,11 @@ milvusToken: MILVUS_TOKEN
 {{- define "ray-vllm.serveConfig" -}}
 {{- $v := .root.Values -}}
 {{- $env := include "ray-vllm.envNames" . | fromYaml -}}
+{{- /* A routing map or list set to null (Helm deletes the key) is empty, as the app's defaults are. */ -}}
 {{- $gateway := dict "user_config" (dict
-      "aliases" $v.routing.aliases
-      "sizeTiers" $v.routing.sizeTiers
-      "canaries" $v.routing.canaries) -}}
+      "aliases" ($v.routing.aliases | default dict)
+      "sizeTiers" ($v.routing.sizeTiers | default dict)
+      "canaries" ($v.routing.canaries | default list)) -}}
 {{- include "ray-vllm.deploymentOptions" (dict "out" $gateway "name" "OpenAiGateway" "block" $v.gateway.deployment) -}}
 {{- $deployments := list $gateway -}}
 {{- $argModels := list -}}

@@ -39,14 +39,20 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- end -}}
 {{- end -}}
 
-{{- /* Models: names, worker group fit, and capacity. */ -}}
+{{- /* Models: names, worker group fit, and capacity. Name rules say what serve_app/config.py says (docs/rules.md). */ -}}
 {{- $names := dict -}}
+{{- $deploymentNames := dict -}}
 {{- range $i, $m := $models -}}
 {{- $key := printf "models[%d]" $i -}}
+{{- $deploymentName := include "ray-vllm.llmDeploymentName" $m.name -}}
 {{- if hasKey $names $m.name -}}
 {{- $errors = append $errors (printf "%s.name: %q is used twice; every model needs its own name" $key $m.name) -}}
-{{- end -}}
+{{- else if hasKey $deploymentNames $deploymentName -}}
+{{- $errors = append $errors (printf "%s.name: %q has the deployment name %q of %s (/ becomes --, . becomes _); rename one of them" $key $m.name $deploymentName (get $deploymentNames $deploymentName)) -}}
+{{- else -}}
 {{- $_ := set $names $m.name (printf "%s.name" $key) -}}
+{{- $_ := set $deploymentNames $deploymentName (printf "%s.name" $key) -}}
+{{- end -}}
 {{- $tp := int $m.tensorParallelSize -}}
 {{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" (printf "%s.deployment" $key) "block" $m.deployment) -}}
 {{- if and (ne $m.accelerator "cpu") (not $m.workerGroup) -}}
@@ -73,25 +79,29 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- end -}}
 {{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" "gateway.deployment" "block" $v.gateway.deployment) -}}
 
-{{- /* Routing: every name resolves to a model, names do not collide, canary weights add up. */ -}}
+{{- /* Routing: a name is one model, alias, size tier or canary; aliases and tiers point at a model or a
+canary, canary arms at a model; canary weights add up to 100. Same rules and words as
+serve_app/config.py, which checks a routing that never went through Helm (docs/rules.md). */ -}}
+{{- $routing := $v.routing -}}
+{{- $canaries := $routing.canaries | default list -}}
+{{- $targets := deepCopy $names -}}
+{{- range $i, $c := $canaries -}}
+{{- $_ := set $targets $c.name (printf "routing.canaries[%d].name" $i) -}}
+{{- end -}}
 {{- $routeNames := deepCopy $names -}}
+{{- $routes := list -}}
 {{- range $section := list "aliases" "sizeTiers" -}}
-{{- range $name, $target := index $v.routing $section -}}
-{{- if not (hasKey $names $target) -}}
-{{- $errors = append $errors (printf "routing.%s.%s: %q is not a model; point it at one of %s" $section $name $target (keys $names | sortAlpha | toJson)) -}}
-{{- end -}}
-{{- if hasKey $routeNames $name -}}
-{{- $errors = append $errors (printf "routing.%s.%s: the name is already used by %s; pick a name no model, alias, tier or canary uses" $section $name (get $routeNames $name)) -}}
-{{- end -}}
-{{- $_ := set $routeNames $name (printf "routing.%s.%s" $section $name) -}}
+{{- range $name, $target := index $routing $section | default dict -}}
+{{- $key := printf "routing.%s.%s" $section $name -}}
+{{- $routes = append $routes (list $key $name) -}}
+{{- if not (hasKey $targets $target) -}}
+{{- $errors = append $errors (printf "%s: %q is not a model or canary; point it at one of %s" $key $target (keys $targets | sortAlpha | toJson)) -}}
 {{- end -}}
 {{- end -}}
-{{- range $i, $c := $v.routing.canaries -}}
+{{- end -}}
+{{- range $i, $c := $canaries -}}
 {{- $key := printf "routing.canaries[%d]" $i -}}
-{{- if hasKey $routeNames $c.name -}}
-{{- $errors = append $errors (printf "%s.name: %q is already used by %s; pick a name no model, alias, tier or canary uses" $key $c.name (get $routeNames $c.name)) -}}
-{{- end -}}
-{{- $_ := set $routeNames $c.name (printf "%s.name" $key) -}}
+{{- $routes = append $routes (list (printf "%s.name" $key) $c.name) -}}
 {{- $total := 0 -}}
 {{- range $j, $arm := $c.arms -}}
 {{- $total = add $total (int $arm.weight) -}}
@@ -101,6 +111,15 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- end -}}
 {{- if ne (int $total) 100 -}}
 {{- $errors = append $errors (printf "%s.arms: weights add up to %d, not 100; adjust arms[].weight" $key (int $total)) -}}
+{{- end -}}
+{{- end -}}
+{{- range $route := $routes -}}
+{{- $key := index $route 0 -}}
+{{- $name := index $route 1 -}}
+{{- if hasKey $routeNames $name -}}
+{{- $errors = append $errors (printf "%s: %q is already used by %s; pick a name no model, alias, size tier or canary uses" $key $name (get $routeNames $name)) -}}
+{{- else -}}
+{{- $_ := set $routeNames $name $key -}}
 {{- end -}}
 {{- end -}}
 

@@ -86,8 +86,7 @@ class TestSchema:
             {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}, "1.30"
         )
         assert problems == [
-            "Widget/w: no schema for example.com/v1 Widget"
-            f" (Kubernetes 1.30, CRDs in {schema.CRD_SCHEMAS})"
+            f"Widget/w: no schema for example.com/v1 Widget (Kubernetes 1.30, CRDs in {schema.CRD_SCHEMAS})"
         ]
 
     def test_should_refuse_unknown_fields_in_built_in_kinds_when_validating(self):

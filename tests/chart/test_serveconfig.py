@@ -5,6 +5,7 @@ import pytest
 
 from devkit.helm import render_chart
 from devkit.presets import PRESETS, VALUES_DIR
+from serve_app.config import GATEWAY_DEPLOYMENT, llm_deployment_name
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
@@ -44,7 +45,7 @@ class TestServeApplications:
     ):
         rendered = render_chart(PRESETS[preset])
         models = jmespath.search("applications[0].args.models[*].name", rendered.serve_config)
-        expected = ["OpenAiGateway"] + [f"LLMServer:{m.replace('/', '--').replace('.', '_')}" for m in models]
+        expected = [GATEWAY_DEPLOYMENT] + [llm_deployment_name(m) for m in models]
         assert jmespath.search("applications[0].deployments[*].name", rendered.serve_config) == expected
 
     def test_should_keep_the_rendered_string_and_the_parsed_config_identical_when_parsed_again(self):

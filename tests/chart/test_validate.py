@@ -1,11 +1,18 @@
-"""values.schema.json and templates/_validate.tpl: bad values are refused with a message naming the key."""
+"""values.schema.json and templates/_validate.tpl: bad values are refused with a message naming the key.
 
+The rules the app checks too (routing, model names) are tested in every layer by tests/test_rules.py.
+"""
+
+import json
 import re
 
+import jsonschema
 import pytest
+import yaml
 
-from devkit.helm import HelmRenderError, render_chart
+from devkit.helm import CHART_DIR, HelmRenderError, render_chart
 from devkit.presets import VALUES_DIR
+from serve_app.config import GATEWAY_DEPLOYMENT, GatewayArgs, RagArgs, RoutingConfig
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 TP70B = (VALUES_DIR / "llama-70b-tp.yaml",)
@@ -67,7 +74,6 @@ SCHEMA_CASES = [
     ("body-limit-tiny", (), {"gateway.maxBodyBytes": 10}, "at '/gateway/maxBodyBytes'"),
     ("gpus-per-pod-zero", G6E, {"workerGroups[0].gpusPerPod": 0}, "at '/workerGroups/0/gpusPerPod'"),
     ("group-name-not-dns", G6E, {"workerGroups[0].name": "GPU_Group"}, "at '/workerGroups/0/name'"),
-    ("memory-quantity", (), {"workerGroupDefaults.memory": "100 GB"}, "at '/workerGroupDefaults/memory'"),
     ("upscaling-mode", (), {"autoscaler.upscalingMode": "Fast"}, "at '/autoscaler/upscalingMode'"),
     ("upgrade-type", (), {"upgradeStrategy.type": "Recreate"}, "at '/upgradeStrategy/type'"),
     (
@@ -118,17 +124,10 @@ SCHEMA_CASES = [
         {"ingress.dashboard.allowedSourceRanges": ["everyone"]},
         "at '/ingress/dashboard/allowedSourceRanges/0'",
     ),
-    (
-        "canary-one-arm",
-        (),
-        {"routing.canaries": [{"name": "c", "arms": [{"model": "llama-3-8b", "weight": 100}]}]},
-        "at '/routing/canaries/0/arms'",
-    ),
     ("prompt-without-placeholders", (), {"rag.promptTemplate": "Answer."}, "at '/rag/promptTemplate'"),
     ("rag-top-k-zero", (), {"rag.topK": 0}, "at '/rag/topK'"),
     ("hf-token-key-empty", (), {"hfToken.key": ""}, "at '/hfToken/key'"),
     ("pdb-zero", (), {"podDisruptionBudget.maxUnavailable": 0}, "at '/podDisruptionBudget/maxUnavailable'"),
-    ("alias-not-a-string", (), {"routing.aliases.chat": 1}, "at '/routing/aliases/chat'"),
 ]
 
 PREFLIGHT_CASES = [
@@ -195,68 +194,6 @@ PREFLIGHT_CASES = [
         G6E,
         {"models[2].deployment.autoscaling.initialReplicas": 9},
         "models[2].deployment.autoscaling.initialReplicas (9) is outside minReplicas..maxReplicas (0..4)",
-    ),
-    (
-        "alias-to-unknown-model",
-        G6E,
-        {"routing.aliases.chat": "gpt-5"},
-        'routing.aliases.chat: "gpt-5" is not a model',
-    ),
-    (
-        "size-tier-to-unknown-model",
-        G6E,
-        {"routing.sizeTiers.large": "llama-405b"},
-        'routing.sizeTiers.large: "llama-405b" is not a model',
-    ),
-    (
-        "canary-arm-unknown-model",
-        G6E,
-        {
-            "routing.canaries": [
-                {
-                    "name": "ab",
-                    "arms": [
-                        {"model": "llama-3.1-8b", "weight": 50},
-                        {"model": "llama-3.1-8b-v2", "weight": 50},
-                    ],
-                }
-            ]
-        },
-        'routing.canaries[0].arms[1].model: "llama-3.1-8b-v2" is not a model',
-    ),
-    (
-        "canary-weights-not-100",
-        G6E,
-        {
-            "routing.canaries": [
-                {
-                    "name": "ab",
-                    "arms": [
-                        {"model": "llama-3.1-8b", "weight": 90},
-                        {"model": "llama-3.2-3b", "weight": 20},
-                    ],
-                }
-            ]
-        },
-        "routing.canaries[0].arms: weights add up to 110, not 100",
-    ),
-    (
-        "alias-shadows-a-model",
-        LOCAL,
-        {"routing.aliases.tiny-b": "tiny"},
-        "routing.aliases.tiny-b: the name is already used by models[1].name",
-    ),
-    (
-        "tier-shadows-an-alias",
-        G6E,
-        {"routing.sizeTiers.chat": "llama-3.2-3b"},
-        "routing.sizeTiers.chat: the name is already used by routing.aliases.chat",
-    ),
-    (
-        "duplicate-model-name",
-        (),
-        {"models": [{"name": "m", "source": "./m", "accelerator": "cpu"}] * 2},
-        'models[1].name: "m" is used twice',
     ),
     (
         "gpu-model-without-group",
@@ -476,3 +413,189 @@ class TestPreflight:
 
     def test_should_count_at_least_forty_bad_values_cases_when_collected(self):
         assert len(SCHEMA_CASES) + len(PREFLIGHT_CASES) + 1 >= 40
+
+
+SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
+DEFAULTS = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+# Every feature on and every list with an item, so a key set to null reaches whatever reads it.
+EVERYTHING = (VALUES_DIR / "g6e-multi-model.yaml",)
+EVERYTHING_ON = {
+    "rag.enabled": True,
+    "rag.model": "chat",
+    "routing.canaries": [
+        {
+            "name": "chat-ab",
+            "stickyHeader": "x-user-id",
+            "arms": [{"model": "llama-3.1-8b", "weight": 90}, {"model": "llama-3.2-3b", "weight": 10}],
+        }
+    ],
+    "karpenter.headPool.enabled": True,
+    "karpenter.nodePoolDefaults.taints": [{"key": "team", "value": "llm", "effect": "NoSchedule"}],
+    "imagePullSecrets": [{"name": "regcred"}],
+    "models[0].lora": {"dynamicLoraLoadingPath": "s3://adapters/llama", "maxNumAdaptersPerReplica": 4},
+}
+ARGS_MODELS = {"llm": GatewayArgs, "rag": RagArgs}
+
+
+def _resolve(node: dict) -> dict:
+    """A schema node with its `$ref` chain merged in (in 2020-12 the keywords beside `$ref` apply too)."""
+    while "$ref" in node:
+        target = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        beside = {k: v for k, v in node.items() if k != "$ref"}
+        properties = {**target.get("properties", {}), **beside.get("properties", {})}
+        node = {**target, **beside} | ({"properties": properties} if properties else {})
+    return node
+
+
+ABSENT = object()
+
+
+def _keys(node: dict, path: str = "", default=ABSENT, in_list: bool = False):
+    """(--set path, schema node, default or ABSENT, inside a list item) of every key the schema defines."""
+    node = _resolve(node)
+    for key, sub in node.get("properties", {}).items():
+        sub_path = f"{path}.{key}".lstrip(".")
+        sub_default = default.get(key, ABSENT) if isinstance(default, dict) else ABSENT
+        yield sub_path, _resolve(sub), sub_default, in_list
+        yield from _keys(sub, sub_path, sub_default, in_list)
+    if "items" in node:
+        yield from _keys(node["items"], f"{path}[0]", ABSENT, True)
+
+
+def _null_means(node: dict, default, in_list: bool) -> str:
+    """What null does to a key. Helm deletes a null key that values.yaml has, default included; a null
+    in a list item or under a key values.yaml lacks stays, and the schema's type decides."""
+    types = node.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    if "null" in types or (default is None and not in_list):
+        return "unset"  # optional: null means "not set", as by default
+    if in_list or default is ABSENT:
+        return "wrong type"
+    if ("array" in types and not node.get("minItems")) or isinstance(node.get("additionalProperties"), dict):
+        return "empty"  # a list, or a map of the user's keys
+    return "missing"  # required: the chart needs a value
+
+
+def _pointer(path: str) -> str:
+    return "/" + re.sub(r"\[(\d+)\]", r".\1", path).replace(".", "/")
+
+
+def _null_refusal(path: str, means: str) -> str:
+    """Helm's words for a refused null, naming the key."""
+    if means == "wrong type":
+        return f"at '{_pointer(path)}': got null"
+    parent, _, key = _pointer(path).rpartition("/")
+    return f"at '{parent}': missing property '{key}'"
+
+
+NULL_CASES = [
+    (path, _null_means(node, default, in_list))
+    for path, node, default, in_list in _keys(SCHEMA, default=DEFAULTS)
+]
+
+
+class TestNullValues:
+    @pytest.mark.parametrize(("path", "means"), NULL_CASES, ids=[path for path, _ in NULL_CASES])
+    def test_should_refuse_null_or_read_it_as_unset_or_empty_when_a_key_is_set_to_null(self, path, means):
+        try:
+            rendered = render_chart(EVERYTHING, EVERYTHING_ON | {path: None})
+        except HelmRenderError as exc:
+            if means in ("missing", "wrong type"):
+                assert _null_refusal(path, means) in str(exc)
+            else:
+                # An empty list can break a cross-field rule (a model's worker group is gone).
+                assert means == "empty" and "problem(s) in the values:" in str(exc), str(exc)
+            return
+        assert means in ("unset", "empty"), f"{path}=null rendered; the schema should refuse it"
+        for app in rendered.serve_config["applications"]:
+            ARGS_MODELS[app["name"]].model_validate(app["args"])
+            for deployment in app["deployments"]:
+                if deployment["name"] == GATEWAY_DEPLOYMENT:
+                    RoutingConfig.model_validate(deployment["user_config"])
+
+    @pytest.mark.parametrize(
+        ("path", "rendered"),
+        [
+            ("routing.aliases", ("user_config", "aliases")),
+            ("routing.sizeTiers", ("user_config", "sizeTiers")),
+            ("routing.canaries", ("user_config", "canaries")),
+        ],
+    )
+    def test_should_render_an_empty_routing_entry_when_it_is_set_to_null(self, path, rendered):
+        gateway = render_chart(set_values={path: None}).serve_config["applications"][0]["deployments"][0]
+        assert gateway[rendered[0]][rendered[1]] in ({}, [])
+
+    def test_should_pass_no_extra_engine_args_when_they_are_set_to_null(self):
+        config = render_chart(set_values={"modelDefaults.engine.extraArgs": None}).serve_config
+        assert config["applications"][0]["args"]["models"][0]["engine"]["extraArgs"] == {}
+
+
+# Every Kubernetes quantity in the values, as --set paths over EVERYTHING.
+QUANTITY_KEYS = [
+    *(
+        f"{owner}.resources.{kind}.{resource}"
+        for owner in ("head", "autoscaler")
+        for kind in ("requests", "limits")
+        for resource in ("cpu", "memory", "ephemeral-storage")
+    ),
+    *(
+        f"{owner}.{key}"
+        for owner in ("workerGroupDefaults", "workerGroups[0]")
+        for key in ("cpu", "memory", "sharedMemorySize", "cacheSizeLimit")
+    ),
+    "karpenter.headPool.cpuLimit",
+]
+GOOD_QUANTITIES = ["4", "500m", "0.5", ".5", "16Gi", "100M", "1e3", "+2", 4, 0]
+BAD_QUANTITIES = ["four", "10 GB", "4 Gi", "1.5.5", "-1", "1Gb", "1e3Mi", "", -1, 0.5, True]
+# Narrower still: GPU counts are integers, EBS volume sizes whole Gi, G, Ti or T.
+NARROW_QUANTITIES = {
+    "workerGroups[1].gpusPerPod": ([4], ["four", "4", 1.5, 0, "4Gi"]),
+    "karpenter.nodePools[0].gpuLimit": ([10, 12], ["ten", "10", 10.5, 0]),
+    "karpenter.ec2NodeClass.volumeSize": (["500Gi", "1T", "2Ti"], ["500 GB", "500Mi", 500, "0Gi", "1.5Ti"]),
+}
+# The whole value table is checked against the one definition; each key then renders one bad and two
+# good values end to end (a fraction must stay a string in every object it reaches).
+GOOD_CASES = [(key, value) for key in QUANTITY_KEYS for value in ("0.5", "16Gi")] + [
+    (key, value) for key, (good, _) in NARROW_QUANTITIES.items() for value in good
+]
+BAD_CASES = [(key, "four") for key in QUANTITY_KEYS] + [
+    (key, value) for key, (_, bad) in NARROW_QUANTITIES.items() for value in bad
+]
+QUANTITY = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/quantity"})
+
+
+def _schema_node(path: str) -> dict:
+    """The schema node of a --set path as written, its own `$ref` not followed."""
+    node = SCHEMA
+    for part in re.sub(r"\[\d+\]", ".[]", path).split("."):
+        node = _resolve(node)
+        node = (
+            node["items"]
+            if part == "[]"
+            else node.get("properties", {}).get(part, node.get("additionalProperties"))
+        )
+    return node
+
+
+class TestQuantities:
+    @pytest.mark.parametrize("value", GOOD_QUANTITIES, ids=repr)
+    def test_should_accept_the_value_when_kubernetes_reads_it_as_a_quantity(self, value):
+        assert list(QUANTITY.iter_errors(value)) == []
+
+    @pytest.mark.parametrize("value", BAD_QUANTITIES, ids=repr)
+    def test_should_refuse_the_value_when_kubernetes_does_not_read_it_as_a_quantity(self, value):
+        assert list(QUANTITY.iter_errors(value)) != []
+
+    @pytest.mark.parametrize(("key", "value"), BAD_CASES, ids=[f"{k}={v!r}" for k, v in BAD_CASES])
+    def test_should_refuse_naming_the_key_when_a_quantity_is_not_one_kubernetes_reads(self, key, value):
+        message = _refusal(EVERYTHING, EVERYTHING_ON | {key: value})
+        assert "values don't meet the specifications of the schema" in message
+        assert f"at '{_pointer(key)}'" in message
+
+    @pytest.mark.parametrize(("key", "value"), GOOD_CASES, ids=[f"{k}={v!r}" for k, v in GOOD_CASES])
+    def test_should_render_the_quantity_when_kubernetes_reads_it(self, key, value):
+        render_chart(EVERYTHING, EVERYTHING_ON | {key: value})
+
+    @pytest.mark.parametrize("key", [*QUANTITY_KEYS, *NARROW_QUANTITIES])
+    def test_should_check_the_key_with_the_one_quantity_definition_when_the_schema_is_read(self, key):
+        assert _schema_node(key)["$ref"] == "#/$defs/quantity"

@@ -21,7 +21,7 @@ def _schema_paths(schema: dict) -> tuple[set[str], set[str]]:
             if not in_ref:
                 required.add(path)
             allowed.add(path)
-            walk(SCHEMA["definitions"][node["$ref"].rsplit("/", 1)[1]], path, True)
+            walk(SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]], path, True)
             return
         allowed.add(path)
         items = node.get("items") or {}

@@ -1,4 +1,7 @@
-"""Application args (docs/contract.md) → pydantic validation → Ray Serve LLM's LLMConfig; no Ray cluster."""
+"""Application args (docs/contract.md) → pydantic validation → Ray Serve LLM's LLMConfig; no Ray cluster.
+
+Rules the chart checks too (model names, routing) are tested in every layer by tests/test_rules.py.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from ray.llm._internal.serve.core.server.builder import _get_deployment_name
 from ray.serve.llm import CloudMirrorConfig
 
-from serve_app.config import (
-    GATEWAY_DEPLOYMENT,
-    LLM_SERVER_PREFIX,
-    GatewayArgs,
-    ModelArgs,
-    RagArgs,
-    RoutingConfig,
-)
+from serve_app.config import GatewayArgs, ModelArgs, RagArgs
 from serve_app.llm import HF_TOKEN, HfTokenFromEnv, to_llm_config
 
 # The example of docs/contract.md, as the chart renders it.
@@ -76,7 +71,6 @@ class TestGatewayArgs:
             ({"source": "http://example.com/model"}, "models.0.source"),
             ({"source": "s3://"}, "models.0.source"),
             ({"tokenizerSource": "s3://bucket/tok"}, "models.0.tokenizerSource"),
-            ({"name": "base:adapter"}, "models.0.name"),
             ({"tensorParallelSize": 0}, "models.0.tensorParallelSize"),
             ({"lora": {"dynamicLoraLoadingPath": "/local/adapters"}}, "models.0.lora.dynamicLoraLoadingPath"),
             ({"workerGroup": "gpu"}, "models.0.workerGroup"),
@@ -91,33 +85,11 @@ class TestGatewayArgs:
         with pytest.raises(ValidationError, match=r"max_model_len \(use maxModelLen\)"):
             model(engine={"extraArgs": {"max_model_len": 512}})
 
-    def test_should_refuse_models_when_their_deployment_names_collide(self) -> None:
-        with pytest.raises(ValidationError, match="LLMServer:org--m_1"):
-            GatewayArgs.model_validate(
-                {"models": [{**CONTRACT_MODEL, "name": "org/m.1"}, {**CONTRACT_MODEL, "name": "org--m_1"}]}
-            )
-
     @pytest.mark.parametrize("field", ["apiKeysEnv", "hfTokenEnv"])
     def test_should_refuse_an_env_var_name_when_it_is_not_a_shell_name(self, field: str) -> None:
         with pytest.raises(ValidationError) as err:
             GatewayArgs.model_validate({"models": [CONTRACT_MODEL], field: "MY-KEYS"})
         assert field in error_locations(err.value)
-
-
-class TestRoutingConfig:
-    def test_should_refuse_a_name_when_it_is_both_alias_and_tier(self) -> None:
-        with pytest.raises(ValidationError, match="not several: small"):
-            RoutingConfig.model_validate({"aliases": {"small": "a"}, "sizeTiers": {"small": "b"}})
-
-    def test_should_refuse_a_canary_when_its_weights_do_not_sum_to_100(self) -> None:
-        with pytest.raises(ValidationError, match="sum to 100, got 95"):
-            RoutingConfig.model_validate(
-                {
-                    "canaries": [
-                        {"name": "ab", "arms": [{"model": "a", "weight": 90}, {"model": "b", "weight": 5}]}
-                    ]
-                }
-            )
 
 
 class TestRagArgs:
@@ -214,12 +186,6 @@ class TestLlmConfig:
     def test_should_ask_for_the_accelerator_type_when_a_gpu_is_named(self) -> None:
         engine = to_llm_config(model(accelerator="L40S"), hf_token_env="").get_engine_config()
         assert engine.placement_bundles == [{"GPU": 1, "accelerator_type:L40S": 0.001}]
-
-    @pytest.mark.parametrize("name", ["llama-3-8b", "org/model.v1"])
-    def test_should_name_the_deployment_like_ray_serve_llm_when_building(self, name: str) -> None:
-        config = to_llm_config(model(name=name), hf_token_env="")
-        assert model(name=name).deployment_name == LLM_SERVER_PREFIX + _get_deployment_name(config)
-        assert GATEWAY_DEPLOYMENT == "OpenAiGateway"
 
     def test_should_copy_the_token_to_hf_token_when_another_variable_holds_it(
         self, monkeypatch: pytest.MonkeyPatch
