@@ -1,4 +1,5 @@
-"""Session fixtures: one loopback-only Ray, the tiny models and both applications, deployed once."""
+"""Session fixtures: the tiny models, and one loopback-only Ray running the chart's render of
+values/local-cpu.yaml + tests/serve_app/overlay.yaml, deployed once the way `make serve` deploys it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from devkit.local_ray import LocalRay, Ports
+from devkit.serve_local import required_cpus, serve_runtime_env, with_http_options
 from devkit.tiny_model import make_tiny_model
-from tests.serve_app.deployment import API_KEY, KEYS_ENV, TINY_MAX_MODEL_LEN, Stack, serve_config
+from tests.serve_app.deployment import API_KEY, MAX_MODEL_LEN, TINY_MAX_MODEL_LEN, Stack, keys_env, render
 
 DEPLOY_TIMEOUT_S = 900
 
@@ -22,7 +24,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     return {
         "tiny": make_tiny_model(root / "tiny", seed=0, max_len=TINY_MAX_MODEL_LEN),
-        "tiny-v2": make_tiny_model(root / "tiny-v2", seed=1),
+        "tiny-v2": make_tiny_model(root / "tiny-v2", seed=1, max_len=MAX_MODEL_LEN),
     }
 
 
@@ -30,12 +32,17 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Iterator[Stack]:
     # A short root: Ray's unix socket paths must stay under 108 characters.
     root = Path(os.environ.get("SERVE_APP_TEST_TMP", "/tmp")) / f"sa-{os.getpid()}"
+    rendered = render(root / "rag" / "docs.db")
+    ports = Ports.free()
+    config = with_http_options(rendered.serve_config_text, ports)
     ray = LocalRay(
-        Ports.free(),
+        ports,
         state_dir=root,
         temp_dir=root / "ray",
         model_root=model_dirs["tiny"].parent,
         env={
+            # The chart's Serve runtime switches, as `make serve` takes them.
+            **serve_runtime_env(rendered),
             # Idle workers (left by build and model-download tasks, with vLLM imported) exit at once:
             # the machine's memory goes to the replicas.
             "RAY_num_workers_soft_limit": "0",
@@ -44,16 +51,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path])
             "RAY_memory_monitor_refresh_ms": "0",
             # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
             "RAY_metrics_report_interval_ms": "1000",
-            KEYS_ENV: f"{API_KEY},sk-second-key",
+            # What the chart fills from apiKeys.existingSecret in a cluster.
+            keys_env(config): f"{API_KEY},sk-second-key",
         },
     )
-    ray.start(num_cpus=16)
+    ray.start(num_cpus=required_cpus(config))
     try:
-        stack = Stack(
-            ray=ray,
-            config=serve_config(model_dirs, root / "rag" / "docs.db", ray.ports.serve),
-            serve_port=ray.ports.serve,
-        )
+        stack = Stack(ray=ray, config=config, serve_port=ports.serve)
         try:
             stack.deploy(stack.config, timeout_s=DEPLOY_TIMEOUT_S)
         except (SystemExit, RuntimeError, TimeoutError) as err:
