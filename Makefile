@@ -109,4 +109,4 @@ metrics-inventory: venv tiny-model ## Regenerate monitoring/metrics-inventory.js
 	$(PY) tools/metrics_inventory.py
 
 bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, harness speed (bench/results/)
-	$(PY) tools/bench.py
+	$(PY) -m bench

@@ -136,7 +136,7 @@ def render(results: dict[str, dict]) -> str:
     return "\n\n".join(
         [
             f"Machine: {machine_line(first)}.",
-            "Reproduce: `make bench` (`python tools/bench.py`; a variant: "
+            "Reproduce: `make bench` (`python -m bench`; a variant: "
             "`python -m bench.full_path --local-env KEY=VALUE --tag NAME`).",
             *sections,
             "**Targets**\n\n" + targets_table(targets_of(results)),

@@ -1,4 +1,4 @@
-"""`make bench` end to end with tiny counts (`tools/bench.py --quick`): every benchmark runs for real
+"""`make bench` end to end with tiny counts (`python -m bench --quick`): every benchmark runs for real
 on this machine and writes a complete result. The numbers are not checked: they are reported, and
 with these counts they mean nothing. The bench's own ports (47000-47999) are used.
 """
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(TIMEOUT_S + 60)]
 def quick(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "tools/bench.py", "--quick", "--max-wait-s", "0", "--out-dir", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--max-wait-s", "0", "--out-dir", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S,
     )  # fmt: skip
     return proc, {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}

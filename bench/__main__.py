@@ -1,8 +1,8 @@
 """`make bench`: the serving overhead and the harness speed, each benchmark in a process of its own.
 
-    python tools/bench.py                                   # all: harness, gateway-hop, full-path
-    python tools/bench.py --only gateway-hop --profile      # one, with py-spy profiles under load
-    python tools/bench.py --quick                           # a fast run of everything: plumbing only
+    python -m bench                                         # all: harness, gateway-hop, full-path
+    python -m bench --only gateway-hop --profile            # one, with py-spy profiles under load
+    python -m bench --quick                                 # a fast run of everything: plumbing only
 
 Each benchmark waits (at most --max-wait-s) for the 1-minute load average to drop below 2.5,
 prints its tables and writes bench/results/<name>.json with the machine it ran on; this command
