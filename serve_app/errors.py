@@ -8,6 +8,7 @@ engine failure, a bug). No request gets a 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve_app.config import STREAM_IDLE_TIMEOUT_S
 from serve_app.routing import UnknownModelError
 
 logger = logging.getLogger("ray.serve")
@@ -32,6 +34,7 @@ logger = logging.getLogger("ray.serve")
 # Seconds a client should wait before retrying: a full queue drains fast, a replica restarts slowly.
 OVERLOAD_RETRY_AFTER_S = 1
 UNAVAILABLE_RETRY_AFTER_S = 5
+
 
 _TYPES = {
     401: "authentication_error",
@@ -110,6 +113,12 @@ def _is_vllm_client_error(exc: BaseException) -> bool:
     return vllm_exceptions is not None and isinstance(exc, vllm_exceptions.VLLMClientError)
 
 
+def _is_vllm_engine_dead(exc: BaseException) -> bool:
+    """vLLM's engine core died under the replica (the replica restarts it via its health check)."""
+    engine_exceptions = sys.modules.get("vllm.v1.engine.exceptions")
+    return engine_exceptions is not None and isinstance(exc, engine_exceptions.EngineDeadError)
+
+
 def api_error(exc: BaseException) -> ApiError:
     """The response an exception becomes; unexpected ones are logged with their traceback."""
     if isinstance(exc, RayTaskError) and isinstance(exc.cause, BaseException):
@@ -136,6 +145,9 @@ def api_error(exc: BaseException) -> ApiError:
             return from_status(exc.status_code, str(getattr(exc, "message", "") or exc))
         case DeploymentUnavailableError() | RayActorError() | GetTimeoutError() | asyncio.TimeoutError():
             logger.warning("Upstream unavailable: %s", exc)
+            return upstream_unavailable("The model replica is unavailable; retry later.")
+        case _ if _is_vllm_engine_dead(exc):
+            logger.warning("Model engine dead: %s", exc)
             return upstream_unavailable("The model replica is unavailable; retry later.")
         case pydantic.ValidationError():
             return invalid_request(exc.errors())
@@ -222,10 +234,33 @@ def sse_error(error: ApiError) -> str:
     return f"data: {json.dumps(error.body())}\n\ndata: [DONE]\n\n"
 
 
-async def guard_stream(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
-    """An SSE stream that ends with an error event instead of a cut connection when upstream fails."""
+def upstream_stalled(idle_s: float) -> ApiError:
+    return upstream_unavailable(f"The model sent nothing for {idle_s:g} s; retry later.")
+
+
+async def guard_stream(
+    chunks: AsyncIterator[str], idle_timeout_s: float | None = STREAM_IDLE_TIMEOUT_S
+) -> AsyncIterator[str]:
+    """An SSE stream that ends with an error event instead of a cut connection when upstream fails,
+    or instead of silence when upstream sends nothing for `idle_timeout_s` (None: no bound)."""
+    iterator = aiter(chunks)
     try:
-        async for chunk in chunks:
+        while True:
+            try:
+                async with asyncio.timeout(idle_timeout_s):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                logger.warning("Upstream stream idle for %s s; ending it with an error", idle_timeout_s)
+                yield sse_error(upstream_stalled(idle_timeout_s or 0))
+                return
             yield chunk
     except Exception as exc:
         yield sse_error(api_error(exc))
+    finally:
+        # Releases the upstream call (a handle stream is cancelled on close) when we stop early.
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()

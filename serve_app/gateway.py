@@ -24,7 +24,8 @@ from ray.serve.handle import DeploymentHandle
 from ray.serve.llm.ingress import OpenAiIngress
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from serve_app.config import RoutingConfig
+from serve_app.availability import Availability
+from serve_app.config import RESPONSE_TIMEOUT_S, STREAM_IDLE_TIMEOUT_S, RoutingConfig
 from serve_app.errors import api_errors, from_status, guard_stream, upstream_unavailable
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
@@ -56,11 +57,16 @@ class OpenAiGateway(OpenAiIngress):
         lora_paths: dict[str, str] | None = None,
         deployment_names: dict[str, str],
         api_keys_env: str = "",
+        stream_idle_timeout_s: float | None = STREAM_IDLE_TIMEOUT_S,
+        response_timeout_s: float | None = RESPONSE_TIMEOUT_S,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         # Fail the replica's start, not its first request, when the key Secret is missing.
         load_api_keys(api_keys_env)
         self._deployment_names = deployment_names
+        self._availability = Availability(deployment_names)
+        self._stream_idle_timeout_s = stream_idle_timeout_s
+        self._response_timeout_s = response_timeout_s
         self._router = Router(RoutingConfig(), model_cards)
         self._routing_applied = False
         self._routing_error: str | None = None
@@ -112,7 +118,9 @@ class OpenAiGateway(OpenAiIngress):
         responses = self._get_response(body=request, call_method="chat")
         try:
             # Not streaming: the first (and only) item is the whole completion.
-            first = await anext(responses, None)
+            first = await self._availability.answer(
+                request.model, anext(responses, None), self._response_timeout_s
+            )
         finally:
             await responses.aclose()
         if first is None:
@@ -133,9 +141,13 @@ class OpenAiGateway(OpenAiIngress):
         self, body: OpenAiBody, request: Request, handler: Callable[[Any, Request], Awaitable[Response]]
     ) -> Response:
         route = self._route(body, request.headers, serve_request_id(request))
-        response = await handler(body, request)
+        # Until the response starts (a stream's first chunk, a whole non-streamed completion): a model
+        # that loses its last replica gets a 503 at once instead of a wait for the replacement.
+        streaming = bool(getattr(body, "stream", False))
+        timeout_s = self._stream_idle_timeout_s if streaming else self._response_timeout_s
+        response = await self._availability.answer(body.model, handler(body, request), timeout_s)
         if isinstance(response, StreamingResponse):
-            response.body_iterator = guard_stream(response.body_iterator)
+            response.body_iterator = guard_stream(response.body_iterator, self._stream_idle_timeout_s)
         if route is not None:
             response.headers[BACKEND_HEADER] = route.model
         return response

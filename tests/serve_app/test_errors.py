@@ -16,6 +16,7 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
 )
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
+from serve_app.availability import Availability, bounded, is_down
 from serve_app.errors import OVERLOAD_RETRY_AFTER_S, ApiError, api_error, api_errors, guard_stream
 from serve_app.guard import load_api_keys
 from serve_app.routing import UnknownModelError
@@ -79,6 +80,152 @@ class TestApiError:
         assert first == "data: {}\n\n"
         assert '"code": "upstream_unavailable"' in last
         assert last.endswith("data: [DONE]\n\n")
+
+
+async def _collect(chunks, idle_timeout_s: float | None) -> list[str]:
+    return [c async for c in guard_stream(chunks, idle_timeout_s)]
+
+
+class TestStreamIdleTimeout:
+    def test_should_end_with_an_error_event_when_upstream_sends_nothing_for_the_bound(self) -> None:
+        closed = asyncio.Event()
+
+        async def stalls():
+            try:
+                yield "data: {}\n\n"
+                await asyncio.sleep(3600)
+                yield "never"
+            finally:
+                closed.set()
+
+        async def run() -> tuple[list[str], bool]:
+            return await asyncio.wait_for(_collect(stalls(), 0.05), 5), closed.is_set()
+
+        (first, last), upstream_closed = asyncio.run(run())
+        assert first == "data: {}\n\n"
+        assert '"code": "upstream_unavailable"' in last and "sent nothing for 0.05 s" in last
+        assert last.endswith("data: [DONE]\n\n")
+        assert upstream_closed
+
+    def test_should_pass_every_chunk_when_each_gap_is_below_the_bound(self) -> None:
+        async def steady():
+            for i in range(5):
+                await asyncio.sleep(0.01)
+                yield f"data: {i}\n\n"
+
+        assert asyncio.run(_collect(steady(), 1.0)) == [f"data: {i}\n\n" for i in range(5)]
+
+    def test_should_wait_without_bound_when_the_timeout_is_none(self) -> None:
+        async def slow():
+            await asyncio.sleep(0.05)
+            yield "data: {}\n\n"
+
+        assert asyncio.run(_collect(slow(), None)) == ["data: {}\n\n"]
+
+
+def _states(status: str, running: int):
+    async def states(deployments: dict[str, str]) -> dict[str, dict]:
+        replicas = {"RUNNING": running} if running else {"STARTING": 1}
+        return {label: {"status": status, "replicas": replicas} for label in deployments}
+
+    return states
+
+
+class TestAvailability:
+    @pytest.mark.parametrize(
+        ("state", "down"),
+        [
+            ({"status": "UNHEALTHY", "replicas": {"STARTING": 1}}, True),
+            ({"status": "DEPLOY_FAILED", "replicas": {}}, True),
+            ({"status": "UNHEALTHY", "replicas": {"RUNNING": 1, "STARTING": 1}}, False),
+            ({"status": "UPSCALING", "replicas": {"STARTING": 1}}, False),  # a cold start from zero
+            ({"status": "HEALTHY", "replicas": {"RUNNING": 1}}, False),
+            ({}, False),  # unknown: no evidence of a dead model
+        ],
+    )
+    def test_should_call_a_model_down_only_when_unhealthy_without_running_replicas(
+        self, state: dict, down: bool
+    ) -> None:
+        assert is_down(state) is down
+
+    def test_should_answer_503_when_the_model_loses_its_last_replica_while_a_request_waits(self) -> None:
+        watch = Availability(
+            {"tiny": "LLMServer:tiny"}, poll_s=0.01, watch_after_s=0.01, states=_states("UNHEALTHY", 0)
+        )
+        cancelled = asyncio.Event()
+
+        async def waits_for_a_replica() -> str:
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                cancelled.set()
+            return "never"
+
+        async def run() -> ApiError:
+            with pytest.raises(ApiError) as err:
+                await asyncio.wait_for(watch.answer("tiny", waits_for_a_replica(), None), 5)
+            assert cancelled.is_set()
+            return err.value
+
+        error = asyncio.run(run())
+        assert (error.status, error.code, error.headers()["Retry-After"]) == (
+            503,
+            "upstream_unavailable",
+            "5",
+        )
+
+    def test_should_fail_at_once_when_the_model_is_already_known_down(self) -> None:
+        watch = Availability(
+            {"tiny": "LLMServer:tiny"}, poll_s=60, watch_after_s=30, states=_states("UNHEALTHY", 0)
+        )
+
+        async def run() -> None:
+            assert await watch.down("tiny")  # a waiting request found it down
+            with pytest.raises(ApiError):
+                # Well below the 30 s grace: the cached answer is used.
+                await asyncio.wait_for(watch.answer("tiny", asyncio.sleep(3600), None), 2)
+
+        asyncio.run(run())
+
+    def test_should_return_the_answer_when_the_model_stays_up(self) -> None:
+        watch = Availability(
+            {"tiny": "LLMServer:tiny"}, poll_s=0.01, watch_after_s=0.01, states=_states("HEALTHY", 1)
+        )
+
+        async def answers() -> str:
+            await asyncio.sleep(0.1)
+            return "answer"
+
+        assert asyncio.run(watch.answer("tiny", answers(), None)) == "answer"
+
+    def test_should_keep_waiting_when_the_controller_cannot_be_asked(self) -> None:
+        async def broken(_: dict[str, str]) -> dict[str, dict]:
+            raise ConnectionError("controller unreachable")
+
+        watch = Availability({"tiny": "LLMServer:tiny"}, poll_s=0.01, watch_after_s=0.01, states=broken)
+
+        async def answers() -> str:
+            await asyncio.sleep(0.1)
+            return "answer"
+
+        assert asyncio.run(watch.answer("tiny", answers(), None)) == "answer"
+
+    def test_should_answer_503_when_no_answer_comes_within_the_timeout(self) -> None:
+        async def run() -> ApiError:
+            with pytest.raises(ApiError) as err:
+                await bounded(asyncio.sleep(3600), None, 0.05)
+            return err.value
+
+        error = asyncio.run(run())
+        assert (error.status, error.code) == (503, "upstream_unavailable")
+        assert "within 0.05 s" in error.message
+
+    def test_should_raise_the_calls_own_error_when_it_fails_first(self) -> None:
+        async def fails() -> None:
+            raise ActorDiedError()
+
+        with pytest.raises(ActorDiedError):
+            asyncio.run(bounded(fails(), None, 1.0))
 
 
 @pytest.fixture

@@ -1,0 +1,91 @@
+"""`tools/chaos.py` (`make chaos`): faults of the local run under load, each request judged.
+
+For each group of faults that share values files: start the local run (values/local-cpu.yaml, plus
+values/local-cpu-chaos.yaml for the gateway fault), run each fault under bounded load, wait for the
+`llm` application to be RUNNING again, stop the run. Writes out/chaos/chaos.json and chaos.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from devkit import REPO
+from devkit.chaos import report
+from devkit.chaos.harness import FAULTS, Fault, Plan, run_fault
+from devkit.local_ray import Ports
+from devkit.local_run import LocalRun
+
+BASE_VALUES = "values/local-cpu.yaml"
+CHAOS_OVERLAY = "values/local-cpu-chaos.yaml"
+# The RAG app plays no part in these faults; off, it leaves the machine's cores to the models.
+SET_ALWAYS = ("rag.enabled=false",)
+RECOVERY_TIMEOUT_S = 900
+
+
+def values_for(fault: Fault) -> tuple[str, ...]:
+    return (BASE_VALUES, CHAOS_OVERLAY) if fault.needs_overlay else (BASE_VALUES,)
+
+
+def groups(names: list[str]) -> dict[tuple[str, ...], list[Fault]]:
+    """Faults by the values files their run needs, in the order given: one local run per group."""
+    grouped: dict[tuple[str, ...], list[Fault]] = {}
+    for name in names:
+        grouped.setdefault(values_for(FAULTS[name]), []).append(FAULTS[name])
+    return grouped
+
+
+def run_group(
+    values: tuple[str, ...], faults: list[Fault], set_values: tuple[str, ...], plan: Plan
+) -> list[dict]:
+    """One local run: start, each fault, stop (always)."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="chaos-") as state:
+        run = LocalRun(Ports.free(), Path(state), values_files=values, set_values=(*SET_ALWAYS, *set_values))
+        print(f"starting the local run: {' + '.join(values)} {' '.join(set_values)}", flush=True)
+        try:
+            run.start()
+            for fault in faults:
+                result = asyncio.run(run_fault(run.ray, run.base_url, fault, plan))
+                results.append(result.to_json())
+                print(json.dumps(result.summary()), flush=True)
+                # The next fault starts from a healthy application (or the group ends here).
+                run.ray.wait_running({"llm"}, timeout_s=RECOVERY_TIMEOUT_S)
+        finally:
+            run.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--fault", action="append", choices=sorted(FAULTS), help="a fault to run (repeatable; default: all)"
+    )
+    parser.add_argument("--set", action="append", default=[], dest="set_values", help="a=b for every run")
+    parser.add_argument("--out", type=Path, default=REPO / "out" / "chaos", help="report directory")
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--idle-bound", type=float, default=90.0, help="seconds without a byte = hung")
+    args = parser.parse_args(argv)
+    names = args.fault or list(FAULTS)
+    plan = Plan()
+    plan = Plan(bounds=type(plan.bounds)(max_tokens=args.max_tokens, idle_bound_s=args.idle_bound))
+    results: list[dict] = []
+    try:
+        for values, faults in groups(names).items():
+            results += run_group(values, faults, tuple(args.set_values), plan)
+    finally:
+        meta = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "set": args.set_values, "faults": names}
+        json_path, md_path = report.write(args.out, results, meta)
+        print(md_path.read_text(), f"\nwrote {json_path} and {md_path}", sep="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The faults: which process of the local run each one hits, and how.
+
+Processes are found by the title Ray and vLLM give them (`ray::ServeReplica:<app>:<deployment>`,
+`VLLM::EngineCore`), only among the local run's own process tree. Each fault returns an undo that
+the harness runs in a `finally`: a stopped process gets SIGCONT, and vLLM processes orphaned by a
+killed replica (they outlive their parent and leave the run's tree) are killed by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+from devkit.local_ray import LocalRay
+
+LLM_APP = "llm"
+GATEWAY = "OpenAiGateway"
+ENGINE_CORE = "VLLM::EngineCore"
+
+
+class FaultTargetMissing(RuntimeError):
+    """The process a fault should hit is not in the local run's tree."""
+
+
+def title(proc: psutil.Process) -> str:
+    """The process title: Ray and vLLM set argv[0] (`ray::ServeReplica:llm:LLMServer:tiny.<method>`)."""
+    with contextlib.suppress(psutil.Error):
+        cmdline = proc.cmdline()
+        return cmdline[0] if cmdline else proc.name()
+    return ""
+
+
+def has_title(proc: psutil.Process, name: str) -> bool:
+    """Exactly `name`, or `name.<method>` while an actor task runs: `...:tiny` must not match `...:tiny-b`."""
+    found = title(proc).strip()
+    return found == name or found.startswith(f"{name}.")
+
+
+def replica_title(deployment: str, app: str = LLM_APP) -> str:
+    return f"ray::ServeReplica:{app}:{deployment}"
+
+
+def replicas(ray: LocalRay, deployment: str, app: str = LLM_APP) -> list[psutil.Process]:
+    name = replica_title(deployment, app)
+    return sorted((p for p in ray.processes() if has_title(p, name)), key=lambda p: p.pid)
+
+
+def engine_cores(replica: psutil.Process) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return [p for p in replica.children(recursive=True) if has_title(p, ENGINE_CORE)]
+    return []
+
+
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return proc.children(recursive=True)
+    return []
+
+
+def kill_all(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=10)
+
+
+@dataclass
+class Injected:
+    """What a fault hit, and how to undo what it left behind."""
+
+    target: str
+    pids: list[int]
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        for step in self.undo:
+            with contextlib.suppress(Exception):
+                step()
+
+
+def _one(procs: list[psutil.Process], what: str) -> psutil.Process:
+    if not procs:
+        raise FaultTargetMissing(f"no {what} process in the local run")
+    return procs[0]
+
+
+def kill_replica(ray: LocalRay, deployment: str) -> Injected:
+    """SIGKILL the worker process hosting a replica of `deployment` (fault a; d with the gateway)."""
+    replica = _one(replicas(ray, deployment), replica_title(deployment))
+    orphans = descendants(replica)  # vLLM's engine processes outlive the replica
+    os.kill(replica.pid, signal.SIGKILL)
+    return Injected(replica_title(deployment), [replica.pid], [lambda: kill_all(orphans)])
+
+
+def kill_engine(ray: LocalRay, deployment: str) -> Injected:
+    """SIGKILL the vLLM engine-core process of a replica; the replica's actor stays alive (fault b)."""
+    replica = _one(replicas(ray, deployment), replica_title(deployment))
+    engine = _one(engine_cores(replica), f"{ENGINE_CORE} under {replica_title(deployment)}")
+    workers = descendants(engine)
+    os.kill(engine.pid, signal.SIGKILL)
+    return Injected(ENGINE_CORE, [engine.pid], [lambda: kill_all(workers)])
+
+
+def stall_engine(ray: LocalRay, deployment: str) -> Injected:
+    """SIGSTOP the engine core (and its workers); the undo sends SIGCONT (fault c)."""
+    replica = _one(replicas(ray, deployment), replica_title(deployment))
+    engine = _one(engine_cores(replica), f"{ENGINE_CORE} under {replica_title(deployment)}")
+    stopped = [engine, *descendants(engine)]
+    for proc in stopped:
+        proc.send_signal(signal.SIGSTOP)
+
+    def resume() -> None:
+        for proc in stopped:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGCONT)
+
+    return Injected(ENGINE_CORE, [p.pid for p in stopped], [resume])
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

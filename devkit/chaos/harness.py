@@ -1,0 +1,193 @@
+"""One fault under load: start the load, wait for streams in flight, inject, watch recovery, judge.
+
+The timeline of `run_fault`: load on both models until each answered once (the baseline), then the
+fault while `tiny` streams are mid-body, then load until `tiny` answers again (or the recovery
+window closes), then the clients finish their last request (each bounded by the idle bound). The
+fault's undo (SIGCONT, orphaned vLLM processes) runs in a `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from devkit.chaos import faults
+from devkit.chaos.classify import VERDICTS, Attempt, classify
+from devkit.chaos.load import ClientSpec, LoadBounds, client_loop, http_client
+from devkit.local_ray import LocalRay
+
+MODEL, OTHER_MODEL = "tiny", "tiny-b"
+DEPLOYMENT = f"LLMServer:{MODEL}"
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    summary: str
+    inject: Callable[[LocalRay], faults.Injected]
+    needs_overlay: bool = False
+    undo_after_s: float | None = None  # run the undo this long after the fault (a stall's SIGCONT)
+
+
+FAULTS = {
+    f.name: f
+    for f in (
+        Fault(
+            "replica-kill",
+            f"SIGKILL the worker of {DEPLOYMENT}",
+            lambda r: faults.kill_replica(r, DEPLOYMENT),
+        ),
+        Fault(
+            "engine-kill",
+            f"SIGKILL {faults.ENGINE_CORE} of {DEPLOYMENT}",
+            lambda r: faults.kill_engine(r, DEPLOYMENT),
+        ),
+        Fault(
+            "engine-stall",
+            f"SIGSTOP {faults.ENGINE_CORE} of {DEPLOYMENT}, SIGCONT after 90 s",
+            lambda r: faults.stall_engine(r, DEPLOYMENT),
+            undo_after_s=90.0,
+        ),
+        Fault(
+            "gateway-kill",
+            "SIGKILL one of two OpenAiGateway replicas",
+            lambda r: faults.kill_replica(r, faults.GATEWAY),
+            needs_overlay=True,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The load around a fault; every wait has a bound."""
+
+    clients: tuple[ClientSpec, ...] = (
+        ClientSpec(MODEL, stream=True, count=6),
+        ClientSpec(MODEL, stream=False, count=2),
+        ClientSpec(OTHER_MODEL, stream=True, count=2),
+    )
+    bounds: LoadBounds = field(default_factory=LoadBounds)
+    baseline_timeout_s: float = 120.0
+    in_flight_timeout_s: float = 20.0
+    recovery_window_s: float = 300.0
+    settle_s: float = 5.0  # load kept on after recovery, so late failures are seen too
+
+
+@dataclass
+class FaultResult:
+    fault: str
+    target: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    fault_at: float = 0.0
+    in_flight_at_fault: int = 0
+    recovered_s: float | None = None  # None: `tiny` did not answer again within the window
+    note: str = ""
+
+    def counts(self, model: str | None = None) -> dict[str, int]:
+        picked = [a for a in self.attempts if model is None or a.model == model]
+        verdicts = [classify(a) for a in picked]
+        return {"requests": len(picked), **{v: verdicts.count(v) for v in VERDICTS}}
+
+    def summary(self) -> dict:
+        other = self.counts(OTHER_MODEL)
+        return {
+            "fault": self.fault,
+            **self.counts(),
+            "recovered_s": None if self.recovered_s is None else round(self.recovered_s, 1),
+            "other_model_errors": other["requests"] - other["ok"],
+            "in_flight_at_fault": self.in_flight_at_fault,
+            "note": self.note,
+        }
+
+    def to_json(self) -> dict:
+        return {
+            **self.summary(),
+            "target": self.target,
+            "by_model": {m: self.counts(m) for m in (MODEL, OTHER_MODEL)},
+            "attempts": [
+                {
+                    **a.to_json(),
+                    "started": round(a.started - self.fault_at, 3),
+                    "ended": round(a.ended - self.fault_at, 3),
+                }
+                for a in self.attempts
+            ],
+        }
+
+
+def first_answer_after(attempts: list[Attempt], model: str, since: float) -> float | None:
+    """Seconds from `since` until a request to `model` sent after it completed fine."""
+    ends = [
+        a.ended
+        for a in attempts
+        if a.model == model and a.started >= since and a.ended and classify(a) == "ok"
+    ]
+    return min(ends) - since if ends else None
+
+
+async def _until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(interval_s)
+    return predicate()
+
+
+def _streams_mid_body(attempts: list[Attempt]) -> list[Attempt]:
+    return [a for a in attempts if a.model == MODEL and a.stream and not a.ended and a.first_byte]
+
+
+async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=print) -> FaultResult:
+    """The fault under load; the load's clients are all finished or cancelled when it returns."""
+    result = FaultResult(fault.name)
+    stop = asyncio.Event()
+    connections = sum(c.count for c in plan.clients)
+    injected: faults.Injected | None = None
+    async with http_client(base_url, plan.bounds, connections) as client:
+        tasks = [
+            asyncio.create_task(client_loop(client, spec, plan.bounds, stop, result.attempts))
+            for spec in plan.clients
+            for _ in range(spec.count)
+        ]
+        try:
+            answered = await _until(
+                lambda: all(
+                    first_answer_after(result.attempts, m, 0) is not None for m in (MODEL, OTHER_MODEL)
+                ),
+                plan.baseline_timeout_s,
+                0.5,
+            )
+            if not answered:
+                result.note = "no baseline: a model did not answer before the fault"
+                return result
+            # Streams that already sent bytes: the case where a client is left mid-answer.
+            wanted = max(1, plan.clients[0].count // 2)
+            await _until(lambda: len(_streams_mid_body(result.attempts)) >= wanted, plan.in_flight_timeout_s)
+            result.in_flight_at_fault = sum(1 for a in result.attempts if a.model == MODEL and not a.ended)
+            injected = await asyncio.to_thread(fault.inject, ray)
+            result.fault_at = time.monotonic()
+            result.target = f"{injected.target} pid {injected.pids}"
+            log(f"[{fault.name}] injected: {result.target}, {result.in_flight_at_fault} requests in flight")
+            if fault.undo_after_s is not None:
+                await asyncio.sleep(fault.undo_after_s)
+                injected.cleanup()
+                log(f"[{fault.name}] undone after {fault.undo_after_s:g} s")
+            await _until(
+                lambda: first_answer_after(result.attempts, MODEL, result.fault_at) is not None,
+                plan.recovery_window_s,
+                0.5,
+            )
+            result.recovered_s = first_answer_after(result.attempts, MODEL, result.fault_at)
+            await asyncio.sleep(plan.settle_s)
+        finally:
+            stop.set()
+            _, pending = await asyncio.wait(tasks, timeout=plan.bounds.idle_bound_s + 10)
+            for task in pending:
+                task.cancel()
+            if injected is not None:
+                await asyncio.to_thread(injected.cleanup)
+    return result

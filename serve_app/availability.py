@@ -1,0 +1,117 @@
+"""Fail fast for a model that has no live replica, instead of queueing for its replacement.
+
+When the only replica of an `LLMServer` dies, Serve's router keeps every request it had not yet
+handed to a replica (and every new one) waiting until a replacement is RUNNING, which for a vLLM
+replica is the whole engine start: a minute on the tiny CPU model, many on a large GPU model, with
+no byte to the client meanwhile. Serve only fails such requests fast (DeploymentUnavailableError)
+once the deployment is terminally failed. This watch asks the controller, only for requests still
+waiting after `WATCH_AFTER_S`, whether the model's deployment is UNHEALTHY with no RUNNING replica,
+and if so ends the wait with a 503 and Retry-After. A deployment scaling up from zero is UPSCALING,
+not UNHEALTHY, so cold starts still wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NoReturn, TypeVar
+
+from serve_app.errors import ApiError, upstream_unavailable
+from serve_app.health import deployment_states
+
+logger = logging.getLogger("ray.serve")
+
+# A request answered within this never causes a controller call (the common case costs nothing).
+WATCH_AFTER_S = 1.0
+# One status call per gateway replica per interval at most, shared by every waiting request.
+POLL_S = 2.0
+DOWN_STATES = frozenset({"UNHEALTHY", "DEPLOY_FAILED"})
+
+T = TypeVar("T")
+StatesFn = Callable[[dict[str, str]], Awaitable[dict[str, dict]]]
+
+
+def is_down(state: Mapping) -> bool:
+    """Serve gave up on the deployment's replicas and none runs: nothing can answer until one starts."""
+    return state.get("status") in DOWN_STATES and state.get("replicas", {}).get("RUNNING", 0) == 0
+
+
+class Availability:
+    """Cached view of whether each model's deployment can answer right now."""
+
+    def __init__(
+        self,
+        deployments: Mapping[str, str],
+        *,
+        poll_s: float = POLL_S,
+        watch_after_s: float = WATCH_AFTER_S,
+        states: StatesFn = deployment_states,
+    ) -> None:
+        self._deployments = dict(deployments)
+        self._poll_s = poll_s
+        self._watch_after_s = watch_after_s
+        self._states_fn = states
+        self._states: dict[str, dict] = {}
+        self._fetched_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def down(self, model: str) -> bool:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at >= self._poll_s:
+                try:
+                    self._states = await self._states_fn(self._deployments)
+                except Exception as err:
+                    # No controller answer is no evidence of a dead model: keep waiting as Serve does.
+                    logger.warning("Could not read deployment states: %s", err)
+                    self._states = {}
+                self._fetched_at = time.monotonic()
+        return is_down(self._states.get(model, {}))
+
+    def known_down(self, model: str) -> bool:
+        """What the last status call (if still fresh) said; costs nothing."""
+        fresh = time.monotonic() - self._fetched_at < self._poll_s
+        return fresh and is_down(self._states.get(model, {}))
+
+    async def watch(self, model: str) -> NoReturn:
+        """Raises a 503 ApiError once `model` is down; never returns otherwise."""
+        # While a model is known to be down, new requests fail at once instead of after the grace.
+        if not self.known_down(model):
+            await asyncio.sleep(self._watch_after_s)
+        while not await self.down(model):
+            await asyncio.sleep(self._poll_s)
+        raise upstream_unavailable(
+            f"The model {model!r} has no running replica (one is being restarted); retry later."
+        )
+
+    async def answer(self, model: str | None, call: Awaitable[T], timeout_s: float | None) -> T:
+        """`call`'s result, or a 503 when the model goes down or `timeout_s` passes first."""
+        return await bounded(call, self.watch(model) if model in self._deployments else None, timeout_s)
+
+
+async def bounded(call: Awaitable[T], watch: Awaitable[NoReturn] | None, timeout_s: float | None) -> T:
+    """Await `call` while `watch` (which only ever raises) runs beside it; cancel the loser."""
+    task = asyncio.ensure_future(call)
+    watcher = asyncio.ensure_future(watch) if watch is not None else None
+    try:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.wait(
+                    [t for t in (task, watcher) if t is not None], return_when=asyncio.FIRST_COMPLETED
+                )
+        except TimeoutError:
+            raise upstream_unavailable(
+                f"The model did not answer within {timeout_s:g} s; retry later."
+            ) from None
+        if task.done():
+            return task.result()
+        assert watcher is not None
+        raise watcher.exception() or ApiError(503, "The model is unavailable.")
+    finally:
+        losers = [t for t in (task, watcher) if t is not None and not t.done()]
+        for loser in losers:
+            loser.cancel()
+        # Finished before we return: the caller may close the generator the call was advancing.
+        await asyncio.gather(*losers, return_exceptions=True)
