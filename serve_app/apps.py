@@ -41,6 +41,8 @@ def build_gateway_app(args: GatewayArgs) -> Application:
         },
         deployment_names={m.name: m.deployment_name for m in args.models},
         api_keys_env=args.api_keys_env,
+        stream_idle_timeout_s=args.stream_idle_timeout_s,
+        response_timeout_s=args.response_timeout_s,
     )
 
 

@@ -53,6 +53,16 @@ RAG_DEPLOYMENT = "RagIngress"
 EMBEDDER_DEPLOYMENT = "Embedder"
 
 
+# Defaults of the gateway's backstops for an upstream that neither answers nor fails (a stalled
+# engine; a replica gone without its connection closing); the chart sets gateway.streamIdleTimeoutS
+# and gateway.responseTimeoutS. A stream's first chunk and each gap between chunks: vLLM emits a
+# token every few tens of ms, and even a long prefill under load is far below 60 s.
+STREAM_IDLE_TIMEOUT_S = 60.0
+# A non-streamed response sends no byte until the whole completion is ready, so it gets the budget
+# of a long generation (Ray Serve LLM's own router timeout is 600 s).
+RESPONSE_TIMEOUT_S = 300.0
+
+
 class _Args(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
 
@@ -224,6 +234,8 @@ class GatewayArgs(_Args):
     hf_token_env: EnvVarName = "HF_TOKEN"
     api_keys_env: EnvVarName = ""
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    stream_idle_timeout_s: float = Field(default=STREAM_IDLE_TIMEOUT_S, gt=0, le=3600)
+    response_timeout_s: float = Field(default=RESPONSE_TIMEOUT_S, gt=0, le=3600)
 
     @field_validator("models")
     @classmethod

@@ -108,7 +108,9 @@ milvusToken: MILVUS_TOKEN
           "models" $argModels
           "hfTokenEnv" $env.hfToken
           "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret ""))
-          "maxBodyBytes" $v.gateway.maxBodyBytes)
+          "maxBodyBytes" $v.gateway.maxBodyBytes
+          "streamIdleTimeoutS" $v.gateway.streamIdleTimeoutS
+          "responseTimeoutS" $v.gateway.responseTimeoutS)
       "deployments" $deployments) -}}
 {{- if $v.rag.enabled -}}
 {{- $rag := $v.rag -}}

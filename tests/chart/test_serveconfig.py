@@ -5,7 +5,7 @@ import pytest
 
 from devkit.helm import render_chart
 from devkit.presets import PRESETS, VALUES_DIR
-from serve_app.config import GATEWAY_DEPLOYMENT, llm_deployment_name
+from serve_app.config import GATEWAY_DEPLOYMENT, GatewayArgs, llm_deployment_name
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
@@ -91,8 +91,15 @@ class TestGatewayArgs:
             "hfTokenEnv": "HF_TOKEN",
             "apiKeysEnv": "",
             "maxBodyBytes": 1048576,
+            "streamIdleTimeoutS": 60,
+            "responseTimeoutS": 300,
         }
         assert _app(_config(G6E), "llm")["args"]["apiKeysEnv"] == "RAY_VLLM_API_KEYS"
+
+    def test_should_pass_the_backstop_timeouts_to_the_gateway_when_set(self):
+        values = {"gateway.streamIdleTimeoutS": 15, "gateway.responseTimeoutS": 120.5}
+        args = GatewayArgs.model_validate(_app(_config(set_values=values), "llm")["args"])
+        assert (args.stream_idle_timeout_s, args.response_timeout_s) == (15, 120.5)
 
     def test_should_pass_lora_settings_through_when_a_model_has_adapters(self):
         lora = {"dynamicLoraLoadingPath": "s3://adapters/llama", "maxNumAdaptersPerReplica": 4}
