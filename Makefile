@@ -16,7 +16,7 @@ export RAY_NODE_IP_ADDRESS := 127.0.0.1
 
 .PHONY: help venv lock system-deps tiny-model crd-schemas values-table test test-fast test-chart \
 	test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop \
-	loadtest-autoscale metrics-inventory bench
+	loadtest-autoscale metrics-inventory chaos bench
 
 help: ## List the targets, by group
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
@@ -107,6 +107,9 @@ loadtest-autoscale: venv tiny-model ## Prove autoscaling: local run of the autos
 
 metrics-inventory: venv tiny-model ## Regenerate monitoring/metrics-inventory.json from a live scrape of the local run
 	$(PY) tools/metrics_inventory.py
+
+chaos: venv tiny-model ## Faults under load on the local run (replica/engine kill, engine stall, gateway kill); table in out/chaos/
+	$(PY) tools/chaos.py
 
 bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, harness speed (bench/results/)
 	$(PY) -m bench
