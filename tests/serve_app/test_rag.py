@@ -55,7 +55,8 @@ class TestRagQuery:
         assert answer["sources"][0]["source"] == "karpenter.md"
         assert answer["sources"][0]["score"] >= 0.3
         assert isinstance(answer["answer"], str)
-        assert answer["usage"]["completion_tokens"] == 8
+        # max_tokens reaches the model; random weights may sample end-of-text before it.
+        assert 1 <= answer["usage"]["completion_tokens"] <= 8
 
     def test_should_generate_through_the_gateway_alias_when_answering(self, ingested: Stack) -> None:
         # args.llm.model is the alias `chat`, which the gateway's routing maps to `tiny`.
