@@ -15,6 +15,7 @@ from ray.serve.llm.ingress import make_fastapi_ingress
 
 from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, GatewayArgs, RagArgs
 from serve_app.embedder import Embedder
+from serve_app.engine_health import LLMServer
 from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
 from serve_app.llm import to_llm_config
 from serve_app.rag import RAG_ENDPOINTS, RagIngress
@@ -32,7 +33,10 @@ def build_gateway_app(args: GatewayArgs) -> Application:
     )
     options = OpenAiGateway.get_deployment_options(list(llm_configs.values()))
     return serve.deployment(ingress_cls, name=GATEWAY_DEPLOYMENT, **options).bind(
-        llm_deployments={name: build_llm_deployment(config) for name, config in llm_configs.items()},
+        llm_deployments={
+            name: build_llm_deployment(config, deployment_cls=LLMServer)
+            for name, config in llm_configs.items()
+        },
         model_cards={name: to_model_metadata(name, config) for name, config in llm_configs.items()},
         lora_paths={
             name: config.lora_config.dynamic_lora_loading_path

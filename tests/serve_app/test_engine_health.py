@@ -1,0 +1,150 @@
+"""The model replicas' health check without Ray: it passes only when the engine core answers in time.
+
+The engines are fakes of what `LLMServer` holds in `self.engine` (Ray Serve LLM's `VLLMEngine`): its
+`check_health` (the parent's check) and `is_sleeping` (the probe, a utility call to the engine core).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+import yaml
+
+from devkit import REPO
+from serve_app import engine_health
+from serve_app.config import LLM_SERVER_PREFIX
+from serve_app.engine_health import EngineUnresponsiveError, LLMServer, probe_engine
+
+MODULE_BOUND_S = engine_health.ENGINE_PROBE_TIMEOUT_S  # read before the fixture shortens it
+BOUND_S = 0.2  # the probe timeout the tests run with
+
+
+class FakeEngine:
+    """An engine whose parent check passes and whose engine core answers `is_sleeping` at once."""
+
+    def __init__(self, sleeping: bool = False) -> None:
+        self.sleeping = sleeping
+        self.probes = 0
+
+    async def check_health(self) -> None:
+        return None
+
+    async def is_sleeping(self) -> bool:
+        self.probes += 1
+        return self.sleeping
+
+
+class StalledEngine(FakeEngine):
+    """The engine core stopped (SIGSTOP, a step that never returns): the utility call never answers."""
+
+    async def is_sleeping(self) -> bool:
+        self.probes += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+class FailingProbeEngine(FakeEngine):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    async def is_sleeping(self) -> bool:
+        self.probes += 1
+        raise self.error
+
+
+class DeadEngine(FakeEngine):
+    """vLLM's errored flag is set: the parent's check raises (as `AsyncLLM.check_health` does)."""
+
+    async def check_health(self) -> None:
+        raise RuntimeError("EngineDeadError")
+
+
+class HeldServer(LLMServer):
+    """The class under test minus its async `__del__` (Serve awaits it to shut a real engine down)."""
+
+    def __del__(self) -> None:
+        pass
+
+
+def server(engine: FakeEngine | None) -> LLMServer:
+    """An `LLMServer` as Serve holds it once started, without Ray: only `engine` is read by the check."""
+    instance = HeldServer.__new__(HeldServer)
+    instance.engine = engine
+    return instance
+
+
+def check(engine: FakeEngine | None) -> float:
+    """Run the replica's health check; the seconds it took."""
+    started = time.monotonic()
+    asyncio.run(server(engine).check_health())
+    return time.monotonic() - started
+
+
+@pytest.fixture(autouse=True)
+def short_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_health, "ENGINE_PROBE_TIMEOUT_S", BOUND_S)
+
+
+class TestCheckHealth:
+    def test_should_pass_and_probe_the_engine_core_when_the_engine_answers(self) -> None:
+        engine = FakeEngine()
+        assert check(engine) < BOUND_S
+        assert engine.probes == 1
+
+    def test_should_pass_when_the_engine_answers_that_it_sleeps(self) -> None:
+        assert check(FakeEngine(sleeping=True)) < BOUND_S
+
+    def test_should_raise_within_the_bound_when_the_engine_core_does_not_answer(self) -> None:
+        started = time.monotonic()
+        with pytest.raises(
+            EngineUnresponsiveError, match=re.escape(f"engine core did not answer within {BOUND_S:g} s")
+        ):
+            check(StalledEngine())
+        assert BOUND_S <= time.monotonic() - started < BOUND_S + 1.0
+
+    def test_should_reraise_the_probe_error_when_the_probe_call_raises(self) -> None:
+        error = ConnectionError("engine core socket closed")
+        with pytest.raises(ConnectionError) as raised:
+            check(FailingProbeEngine(error))
+        assert raised.value is error
+
+    def test_should_reraise_not_relabel_a_timeout_error_of_the_call_itself_when_the_bound_has_not_passed(
+        self,
+    ) -> None:
+        with pytest.raises(TimeoutError) as raised:
+            check(FailingProbeEngine(TimeoutError("the call's own timeout")))
+        assert not isinstance(raised.value, EngineUnresponsiveError)
+        assert str(raised.value) == "the call's own timeout"
+
+    def test_should_raise_the_parents_error_without_probing_when_the_engine_is_dead(self) -> None:
+        engine = DeadEngine()
+        with pytest.raises(RuntimeError, match="EngineDeadError"):
+            check(engine)
+        assert engine.probes == 0
+
+    def test_should_pass_like_the_parent_when_the_engine_is_not_started(self) -> None:
+        assert check(None) < BOUND_S
+
+
+class TestProbeEngine:
+    def test_should_return_when_the_engine_core_answers(self) -> None:
+        asyncio.run(probe_engine(FakeEngine(), BOUND_S))
+
+    def test_should_raise_with_the_bound_in_the_message_when_the_engine_core_is_silent(self) -> None:
+        with pytest.raises(EngineUnresponsiveError, match=re.escape("within 0.05 s")):
+            asyncio.run(probe_engine(StalledEngine(), 0.05))
+
+
+class TestDeployment:
+    def test_should_keep_ray_serve_llms_deployment_names_when_it_replaces_the_server_class(self) -> None:
+        # build_llm_deployment names a deployment `<class name>:<model>`; the chart knows `LLMServer:`.
+        assert f"{LLMServer.__name__}:" == LLM_SERVER_PREFIX
+
+    def test_should_stay_below_the_charts_default_health_check_timeout_when_the_bound_is_read(self) -> None:
+        values = yaml.safe_load((REPO / "chart" / "values.yaml").read_text())
+        default_timeout_s = values["modelDefaults"]["deployment"]["healthCheckTimeoutS"]
+        assert 0 < MODULE_BOUND_S < default_timeout_s
