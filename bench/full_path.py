@@ -32,6 +32,7 @@ from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_vllm
 from bench.windows import compare, window_metrics
 from devkit.loopback import off_loopback
+from serve_app.config import llm_deployment_name
 
 LOCAL, VLLM = "chart-local-run", "vllm"
 VLLM_PORT = 47100
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         load_after = report.load_average()
         profiles = {}
         if args.profile:
-            replica = process_named(run, f"ServeReplica:llm:LLMServer:{MODEL}")
+            replica = process_named(run, f"ServeReplica:llm:{llm_deployment_name(MODEL)}")
             api_server = vllm.processes()[0]
             pids = {
                 LOCAL: {

@@ -17,9 +17,10 @@ from devkit.chaos import faults
 from devkit.chaos.classify import VERDICTS, Attempt, classify
 from devkit.chaos.load import ClientSpec, LoadBounds, client_loop, http_client
 from devkit.local_ray import LocalRay
+from serve_app.config import llm_deployment_name
 
 MODEL, OTHER_MODEL = "tiny", "tiny-b"
-DEPLOYMENT = f"LLMServer:{MODEL}"
+DEPLOYMENT = llm_deployment_name(MODEL)
 
 
 @dataclass(frozen=True)
