@@ -181,6 +181,9 @@ class LocalRay:
             "HF_HUB_OFFLINE": "1",
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN_PATH": str(self.token_file),
+            # On SIGTERM the head drains for up to 30 s so Serve can move replicas to other nodes; a
+            # single-node local run has no other node, and its stop would wait out the whole 30 s.
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
             **self.extra_env,
         }
 
