@@ -3,6 +3,7 @@
     python -m bench                                         # all: harness, gateway-hop, full-path
     python -m bench --only gateway-hop --profile            # one, with py-spy profiles under load
     python -m bench --quick                                 # a fast run of everything: plumbing only
+    python -m bench --attach                                # measure the running `make serve` where it can
 
 Each benchmark waits (at most --max-wait-s) for the 1-minute load average to drop below 2.5,
 prints its tables and writes bench/results/<name>.json with the machine it ran on; this command
@@ -23,14 +24,14 @@ from bench.stats import targets_table
 from bench.summary import targets_of
 from devkit import REPO
 
-# Benchmark → (result name, module argv, takes --profile).
+# Benchmark → (result name, module argv, takes --profile, can measure a running `make serve`).
 BENCHMARKS = {
-    "harness": [("harness", ["bench.harness"], True)],
+    "harness": [("harness", ["bench.harness"], True, False)],
     "gateway-hop": [
-        ("gateway-hop-zero-work", ["bench.gateway_hop", "--backend", "zero-work"], True),
-        ("gateway-hop-tiny-vllm", ["bench.gateway_hop", "--backend", "tiny-vllm"], True),
+        ("gateway-hop-zero-work", ["bench.gateway_hop", "--backend", "zero-work"], True, False),
+        ("gateway-hop-tiny-vllm", ["bench.gateway_hop", "--backend", "tiny-vllm"], True, True),
     ],
-    "full-path": [("full-path", ["bench.full_path"], True)],
+    "full-path": [("full-path", ["bench.full_path"], True, True)],
 }
 QUICK = {
     "bench.harness": ["--runs", "3", "--cold-runs", "1"],
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: plumbing, not numbers")
     parser.add_argument("--max-wait-s", type=float, default=1200, help="longest wait for a quiet machine")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--attach", action="store_true",
+        help="gateway-hop-tiny-vllm and full-path measure the running `make serve` (left running) instead "
+        "of a local run of their own; zero-work always starts its own (its engine is not vLLM)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     env = {
@@ -56,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     failed, results = [], {}
     for benchmark in args.only or list(BENCHMARKS):
-        for name, (module, *module_args), profiles in BENCHMARKS[benchmark]:
+        for name, (module, *module_args), profiles, attaches in BENCHMARKS[benchmark]:
             extra = ["--max-wait-s", str(args.max_wait_s), "--out-dir", str(args.out_dir)]
             extra += ["--profile"] if args.profile and profiles else []
+            extra += ["--attach"] if args.attach and attaches else []
             extra += QUICK[module] if args.quick else []
             print(f"\n=== {name} ===", flush=True)
             proc = subprocess.run([sys.executable, "-m", module, *module_args, *extra], cwd=REPO, env=env)

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with (
         standalone_vllm(VLLM_PORT, args.state_dir / "vllm.log") as vllm,
-        chart_local_run(args.state_dir / "local", local_env) as run,
+        chart_local_run(args.state_dir / "local", local_env, attach=args.attach) as run,
     ):
         listeners = off_loopback(vllm.processes() + run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)

@@ -37,7 +37,6 @@ import psutil
 from bench import profile, report
 from bench.local_run import (
     MODEL,
-    PORTS,
     add_variant_options,
     chart_local_run,
     cmdline,
@@ -162,7 +161,7 @@ def _cpu_s(process: psutil.Process) -> float:
     return times.user + times.system
 
 
-def make_arms(session, body: dict) -> tuple[dict[str, Call], list]:
+def make_arms(session, body: dict, base_url: str) -> tuple[dict[str, Call], list]:
     """The three arms, and the deployment handles behind them (to shut down when done)."""
     from ray import serve
     from ray.llm._internal.serve.core.configs.openai_api_models import (
@@ -173,7 +172,7 @@ def make_arms(session, body: dict) -> tuple[dict[str, Call], list]:
     # The options the gateway itself puts on its LLMServer handles (OpenAiIngress).
     llm = serve.get_deployment_handle(llm_deployment_name(MODEL), app_name=APP).options(stream=True)
     gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=APP)
-    url = f"http://{HOST}:{PORTS.serve}{CHAT_PATH}"
+    url = f"{base_url}{CHAT_PATH}"
 
     async def direct() -> None:
         responses = [r async for r in llm.chat.remote(ChatCompletionRequest.model_validate(body), None)]
@@ -200,6 +199,7 @@ async def measure(
     args: argparse.Namespace,
     processes: dict[str, psutil.Process],
     on_loaded: Callable[[Call], Awaitable[dict]],
+    base_url: str,
 ) -> dict:
     import aiohttp
 
@@ -211,7 +211,7 @@ async def measure(
     # One keep-alive connection per concurrent caller, like a client pool.
     connector = aiohttp.TCPConnector(limit=backend.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        arms, handles = make_arms(session, body)
+        arms, handles = make_arms(session, body, base_url)
         try:
             latency = await latencies_ms(arms, backend.latency_requests, args.warmup, rng)
             rps = await windows_rps(arms, backend, args.rounds, rng)
@@ -298,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         backend = Backend(**{**backend.__dict__, "latency_requests": args.latency_requests})
     name, local_env = variant(args, f"gateway-hop-{backend.name}")
 
-    with chart_local_run(args.state_dir / backend.name, {**backend.env, **local_env}) as run:
+    with chart_local_run(
+        args.state_dir / backend.name, {**backend.env, **local_env}, attach=args.attach
+    ) as run:
         # This driver joins the run's cluster with its token, on loopback like the head (Ray would
         # otherwise swap 127.0.0.1 for the host's address: the same switch serve_local.py sets).
         # No auto-connect: Serve's handle threads outlive ray.shutdown() and would ray.init() the
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         import ray
 
-        ray.init(address=f"{HOST}:{PORTS.gcs}", _node_ip_address=HOST, log_to_driver=False)
+        ray.init(address=f"{HOST}:{run.ports.gcs}", _node_ip_address=HOST, log_to_driver=False)
         try:
             listeners = off_loopback([*run.processes(), psutil.Process()])
             wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 **serving, **({"vllm engine": engine} if engine else {}),
                 "client (this driver)": psutil.Process(),
             }  # fmt: skip
-            raw = asyncio.run(measure(backend, args, processes, on_loaded))
+            raw = asyncio.run(measure(backend, args, processes, on_loaded, run.base_url))
             load_after = report.load_average()
         finally:
             ray.shutdown()

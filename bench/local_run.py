@@ -11,6 +11,7 @@ import psutil
 
 from devkit.local_ray import Ports
 from devkit.local_run import LocalRun
+from devkit.serve_local import STATE_DIR
 
 PRESET = "values/local-cpu.yaml"
 # In the 47000-47999 range the bench may use: a user's `make serve` and the test suite run side by side.
@@ -28,6 +29,11 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
         help="environment variable for the local run's Ray processes (repeatable)",
     )  # fmt: skip
     parser.add_argument("--tag", default="", help="suffix of the result's name, for a --local-env run")
+    parser.add_argument(
+        "--attach", action="store_true",
+        help="measure the local run already up (`make serve`: its RAY_VLLM_STATE_DIR and RAY_VLLM_*_PORT "
+        "variables) instead of starting one on the bench ports; it is left running",
+    )  # fmt: skip
 
 
 def variant(args: argparse.Namespace, name: str) -> tuple[str, dict[str, str]]:
@@ -36,12 +42,25 @@ def variant(args: argparse.Namespace, name: str) -> tuple[str, dict[str, str]]:
 
 
 @contextlib.contextmanager
-def chart_local_run(state_dir: Path, extra_env: dict[str, str], timeout_s: int = 900) -> Iterator[LocalRun]:
+def chart_local_run(
+    state_dir: Path, extra_env: dict[str, str], timeout_s: int = 900, attach: bool = False
+) -> Iterator[LocalRun]:
     """`serve_local.py -f values/local-cpu.yaml --detach`, stopped (its whole process tree) on exit.
 
     `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG app's Milvus
     Lite file moves into `state_dir`: other runs on the machine use the preset's /tmp path.
+    `attach`: the run `tools/serve_local.py` would stop (`make serve`'s), as it is, left running.
     """
+    if attach:
+        if extra_env:
+            raise SystemExit(
+                f"--attach measures a run as it was started; {sorted(extra_env)} need a run of its own"
+            )
+        run = LocalRun(Ports.from_env(), STATE_DIR)
+        if run.ray.running_pid() is None:
+            raise SystemExit(f"--attach: no local run is up in {STATE_DIR} (start one with `make serve`)")
+        yield run
+        return
     state_dir.mkdir(parents=True, exist_ok=True)
     run = LocalRun(
         PORTS, state_dir, (PRESET,), (f"rag.milvus.uri={state_dir / 'rag.db'}",), extra_env=extra_env

@@ -1,4 +1,5 @@
-"""Suite-wide hooks: the `live` marker derived from the fixtures a test uses, and per-suite durations.
+"""Suite-wide fixtures and hooks: the session's shared local run, the `live` marker derived from the
+fixtures a test uses, the order of the suites on the shared run, and per-suite durations.
 
 A test is `live` when it starts Ray, vLLM or Prometheus, i.e. when it uses one of the fixtures below
 (each starts one of them) or is marked by hand (module fixtures of a single live module).
@@ -8,22 +9,66 @@ A test is `live` when it starts Ray, vLLM or Prometheus, i.e. when it uses one o
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
 
 import pytest
+
+from devkit.local_run import LocalRun, LocalRunFailed
+from devkit.monitoring.stack import ScrapedRun, scraped_local_run
 
 # The fixtures that start a local Ray, vLLM or Prometheus, by package.
 LIVE_FIXTURES = {
     "stack",  # tests/serve_app: a loopback Ray with the gateway and RAG apps
-    "local_run",  # tests/e2e: `make serve`'s local run
-    "live",  # tests/monitoring: local run + scrape + real Prometheus
+    "local_run",  # the session's shared `make serve` local run (below)
+    "live",  # tests/monitoring: a real Prometheus over the shared run
     "vllm_server",  # tests/loadtest/test_chat_live.py: a standalone vLLM server
 }
+# The suites on the shared local run, in the order they use it (each after every test not on it):
+# the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the
+# bench and the end-to-end checks, the replica-kill fault (the run recovers from it), the stop last.
+SHARED_RUN_ORDER = (
+    "tests/monitoring/",
+    "tests/bench/",
+    "tests/e2e/test_local_run.py",
+    "tests/chaos/",
+    "tests/e2e/test_shutdown.py",
+)
+
+
+@pytest.fixture(scope="session")
+def scraped_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapedRun]:
+    """`make serve`'s local run of values/local-cpu.yaml (monitoring objects on, a RAG file of its own,
+    free ports), scraped from before its start; started once for every suite that needs it: each
+    start costs a minute or more of both cores."""
+    try:
+        with scraped_local_run(tmp_path_factory.mktemp("local-run")) as scraped:
+            yield scraped
+    except LocalRunFailed as err:
+        pytest.fail(str(err))
+
+
+@pytest.fixture(scope="session")
+def local_run(scraped_run: ScrapedRun) -> LocalRun:
+    return scraped_run.run
+
+
+def _shared_run_rank(item: pytest.Item) -> int | None:
+    if "local_run" not in getattr(item, "fixturenames", ()):
+        return None
+    path = item.nodeid.split("::")[0]
+    rank = next((rank for rank, prefix in enumerate(SHARED_RUN_ORDER) if path.startswith(prefix)), None)
+    if rank is None:
+        raise pytest.UsageError(f"{path} uses the shared local run: give it a place in SHARED_RUN_ORDER")
+    return rank
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+    ranks = {item.nodeid: _shared_run_rank(item) for item in items}
+    order = {item.nodeid: index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (ranks[item.nodeid] is not None, ranks[item.nodeid] or 0, order[item.nodeid]))
 
 
 def _suite(nodeid: str) -> str:

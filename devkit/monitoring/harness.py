@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -21,12 +19,11 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from devkit import local_ray, serve_local
+from devkit import local_ray
 
 HOST = "127.0.0.1"
 # Seconds between two scrapes that must find no new family before the export counts as complete.
@@ -46,14 +43,9 @@ def in_pod(ports: local_ray.Ports) -> dict[int, int]:
     return {pod[name]: port for name, port in ports.metrics_endpoints().items()}
 
 
-def deploy_body(serve_config_text: str, ports: local_ray.Ports) -> dict:
-    """The chart's rendered serveConfigV2 as `make serve` deploys it: only the proxy moves to loopback."""
-    return serve_local.with_http_options(serve_config_text, ports)
-
-
-def first_model(body: dict) -> str:
+def first_model(serve_config: dict) -> str:
     """The first model the gateway application serves (docs/contract.md: `args.models[].name`)."""
-    (gateway,) = [app for app in body["applications"] if app["import_path"].endswith(":build_gateway_app")]
+    (gateway,) = [a for a in serve_config["applications"] if a["import_path"].endswith(":build_gateway_app")]
     return gateway["args"]["models"][0]["name"]
 
 
@@ -75,24 +67,6 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 1.0):
             last_error = err
         time.sleep(interval_s)
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s (last error: {last_error})")
-
-
-class RayHead(local_ray.LocalRay):
-    """The shared loopback launcher on this suite's ports, in a temp dir removed on stop."""
-
-    def __init__(self, ports: local_ray.Ports, state_dir: Path, env: dict[str, str]) -> None:
-        # Short: Ray's session sockets live under it and a Unix socket path has at most 107 bytes.
-        super().__init__(ports, state_dir, temp_dir=Path(tempfile.mkdtemp(prefix="ray-mon-")), env=env)
-
-    def deploy(self, config: dict, timeout_s: float = 900) -> None:
-        """The PUT KubeRay makes with serveConfigV2, then wait until every application is RUNNING."""
-        super().deploy(config)
-        self.wait_running(timeout_s=timeout_s)
-
-    def stop(self, timeout_s: float = 30) -> bool:
-        stopped = super().stop(timeout_s)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
-        return stopped
 
 
 @dataclass
@@ -238,20 +212,6 @@ class LiveRun:
 
 
 @contextlib.contextmanager
-def running_head(
-    state_dir: Path, body: dict, ports: local_ray.Ports, env: dict[str, str]
-) -> Iterator[RayHead]:
-    """A head sized for the deploy body with the chart's Serve runtime `env`; stopped on exit, also
-    when start-up fails."""
-    head = RayHead(ports, state_dir, env)
-    try:
-        head.start(num_cpus=serve_local.required_cpus(body))
-        yield head
-    finally:
-        head.stop()
-
-
-@contextlib.contextmanager
 def scraping(endpoints: dict[str, int]) -> Iterator[Scraper]:
     scraper = Scraper(endpoints)
     scraper.start()
@@ -267,21 +227,22 @@ def sample_total(port: int, name: str) -> float:
     return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples if s.name == name)
 
 
-def drive(head: RayHead, scraper: Scraper, body: dict, rounds: int = 8) -> LiveRun:
-    """Deploy, send the bounded traffic, and wait until Ray has exported all of it.
+def drive(ray: local_ray.LocalRay, scraper: Scraper, model: str, rounds: int = 8) -> LiveRun:
+    """Send the bounded traffic to a running deployment and wait until Ray has exported all of it.
 
     Every Ray process pushes its metrics to the agent on its own period (seconds); the proxy's request
-    counter and vLLM's finished-request counter reaching what was sent, then no new family in two
-    scrapes a few seconds apart, mark the end of that lag.
+    counter and vLLM's finished-request counter reaching what they were before plus what was sent,
+    then no new family in two scrapes a few seconds apart, mark the end of that lag.
     """
-    head.deploy(body)
-    traffic = send_traffic(f"http://{HOST}:{head.ports.serve}", first_model(body), rounds=rounds)
+    port = ray.ports.metrics
+    requests, answers = "ray_serve_num_http_requests_total", "ray_vllm_request_success_total"
+    requests_before, answers_before = sample_total(port, requests), sample_total(port, answers)
+    traffic = send_traffic(f"http://{HOST}:{ray.ports.serve}", model, rounds=rounds)
     answered = traffic.completions + traffic.streamed
-    port = head.ports.metrics
     wait_until(
         lambda: (
-            sample_total(port, "ray_serve_num_http_requests_total") >= answered + traffic.failed
-            and sample_total(port, "ray_vllm_request_success_total") >= answered
+            sample_total(port, requests) >= requests_before + answered + traffic.failed
+            and sample_total(port, answers) >= answers_before + answered
         ),
         60,
         "the metrics export of the traffic",

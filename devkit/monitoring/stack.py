@@ -1,6 +1,7 @@
-"""The whole monitored run: Ray Serve LLM on a loopback-only head, a real Prometheus scraping it
-through the chart's own PodMonitor, bounded traffic, then a scrape of every endpoint. Used by the
-proofs (tests/monitoring/conftest.py) and by tools/metrics_inventory.py for the panel images."""
+"""The whole monitored run: `make serve`'s local run of the local preset with the monitoring objects
+on, scraped from its start, a real Prometheus scraping it through the chart's own PodMonitor, bounded
+traffic, then a scrape of every endpoint. Used by the proofs (tests/monitoring on the test session's
+shared local run) and by tools/metrics_inventory.py (on a run of its own)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit import serve_local
+import yaml
+
 from devkit.helm import Rendered, render_chart
 from devkit.local_ray import Ports, free_ports
-from devkit.monitoring.harness import LiveRun, RayHead, deploy_body, drive, in_pod, running_head, scraping
+from devkit.local_run import LocalRun
+from devkit.monitoring.harness import LiveRun, Scraper, drive, first_model, in_pod, scraping
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 
 NAMESPACE = "llm-serving"
-# Ports of their own, so a user's `make serve` and this suite can run side by side.
-PORTS = Ports.free()
 (PROMETHEUS_PORT,) = free_ports(1)
 MONITORING_ON = {
     "monitoring.podMonitor.enabled": True,
@@ -36,11 +37,45 @@ def render_monitoring(set_values: dict | None = None) -> Rendered:
     return render_chart(values_files=("values/local-cpu.yaml",), set_values=values, namespace=NAMESPACE)
 
 
+def monitoring_set_values(rag_db: Path) -> tuple[str, ...]:
+    """`--set`s of a local run with every monitoring object on; a Milvus Lite file of its own (the
+    preset's path is shared with every other local run on the machine, and Milvus Lite locks it)."""
+    return (*(f"{key}={str(on).lower()}" for key, on in MONITORING_ON.items()), f"rag.milvus.uri={rag_db}")
+
+
+@dataclass(eq=False)
+class ScrapedRun:
+    """A local run and the scraper that has watched its metric endpoints since before it started."""
+
+    run: LocalRun
+    scraper: Scraper
+
+    def render(self) -> Rendered:
+        """The chart rendered with the run's values, in the namespace the proofs put the release in."""
+        return render_chart(
+            values_files=self.run.values_files, set_values=list(self.run.set_values), namespace=NAMESPACE
+        )
+
+
+@contextlib.contextmanager
+def scraped_local_run(state_dir: Path) -> Iterator[ScrapedRun]:
+    """`make serve`'s local run of the local preset with monitoring on, on free ports, scraped from
+    before its start (a gauge set once at engine start leaves the export ~20 s later); stopped on exit."""
+    ports = Ports.free()
+    run = LocalRun(ports, state_dir, set_values=monitoring_set_values(state_dir / "rag.db"))
+    with scraping(ports.metrics_endpoints()) as scraper:
+        try:
+            run.start()
+            yield ScrapedRun(run, scraper)
+        finally:
+            run.stop()
+
+
 @dataclass(eq=False)
 class Live:
     """A monitored run in progress: the head, what was sent and scraped, the Prometheus, the render."""
 
-    head: RayHead
+    head: LocalRun
     run: LiveRun
     prometheus: Prometheus
     rendered: Rendered
@@ -60,19 +95,24 @@ class Live:
 
 
 @contextlib.contextmanager
-def monitored_run(workdir: Path, rounds: int = 8) -> Iterator[Live]:
-    """Render the chart, start a Prometheus scraping like the PodMonitor and Ray, deploy, send
-    `rounds` of traffic and yield once Prometheus has scraped all of it; everything stops on exit."""
-    # A Milvus Lite file of its own: the preset's path is shared with every other local run.
-    rendered = render_monitoring({"rag.milvus.uri": str(workdir / "rag.db")})
+def observed(scraped: ScrapedRun, workdir: Path, rounds: int = 8) -> Iterator[Live]:
+    """Start a Prometheus scraping the run like the PodMonitor, send `rounds` of traffic and yield once
+    Prometheus has scraped all of it; Prometheus stops on exit, the run goes on."""
+    rendered = scraped.render()
     pod = head_pod(rendered.get("RayService"), NAMESPACE)
-    scrape_configs = podmonitor_scrape_configs(rendered.get("PodMonitor"), pod, in_pod(PORTS), interval="1s")
-    body = deploy_body(rendered.serve_config_text, PORTS)
-    with (
-        running_prometheus(PROMETHEUS_PORT, workdir / "prometheus", scrape_configs) as prometheus,
-        running_head(workdir / "ray", body, PORTS, serve_local.serve_runtime_env(rendered)) as head,
-        scraping(PORTS.metrics_endpoints()) as scraper,
-    ):
-        run = drive(head, scraper, body, rounds=rounds)
+    ports = scraped.run.ports
+    scrape_configs = podmonitor_scrape_configs(rendered.get("PodMonitor"), pod, in_pod(ports), interval="1s")
+    with running_prometheus(PROMETHEUS_PORT, workdir / "prometheus", scrape_configs) as prometheus:
+        # Samples from before the traffic: rates over the traffic window need a starting point.
+        prometheus.wait_for_scrape_after(time.time())
+        model = first_model(yaml.safe_load(rendered.serve_config_text))
+        run = drive(scraped.run.ray, scraped.scraper, model, rounds)
         prometheus.wait_for_scrape_after(run.traffic.exported)
-        yield Live(head=head, run=run, prometheus=prometheus, rendered=rendered, at=time.time())
+        yield Live(head=scraped.run, run=run, prometheus=prometheus, rendered=rendered, at=time.time())
+
+
+@contextlib.contextmanager
+def monitored_run(workdir: Path, rounds: int = 8) -> Iterator[Live]:
+    """A scraped local run of its own, observed: everything stops on exit."""
+    with scraped_local_run(workdir / "run") as scraped, observed(scraped, workdir, rounds) as live:
+        yield live

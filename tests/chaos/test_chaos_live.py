@@ -1,7 +1,9 @@
 """The replica-kill fault on `make serve`'s local run: every request ends with an answer or a clean error.
 
-One short bounded run of `devkit.chaos` (the harness behind `tools/chaos.py`). Only the verdicts are
-asserted; how fast the model answers again depends on the machine and belongs in the chaos report.
+One short bounded run of `devkit.chaos` (the harness behind `tools/chaos.py`) on the session's shared
+local run, late in its life (tests/conftest.py: SHARED_RUN_ORDER); Serve replaces the replica. Only
+the verdicts are asserted; how fast the model answers again depends on the machine and belongs in the
+chaos report.
 """
 
 from __future__ import annotations
@@ -10,13 +12,9 @@ import asyncio
 
 import pytest
 
-from devkit.chaos.cli import SET_ALWAYS
 from devkit.chaos.harness import FAULTS, OTHER_MODEL, FaultResult, Plan, run_fault
 from devkit.chaos.load import ClientSpec, LoadBounds
-from devkit.local_ray import Ports
-from devkit.local_run import LocalRun, LocalRunFailed
-
-pytestmark = pytest.mark.live  # starts its own local run
+from devkit.local_run import LocalRun
 
 PLAN = Plan(
     clients=(
@@ -31,16 +29,8 @@ PLAN = Plan(
 
 
 @pytest.fixture(scope="module")
-def replica_kill(tmp_path_factory: pytest.TempPathFactory) -> FaultResult:
-    state = tmp_path_factory.mktemp("chaos")
-    run = LocalRun(Ports.free(), state, set_values=SET_ALWAYS)
-    try:
-        run.start()
-        yield asyncio.run(run_fault(run.ray, run.base_url, FAULTS["replica-kill"], PLAN))
-    except LocalRunFailed as err:
-        pytest.fail(str(err))
-    finally:
-        run.stop()
+def replica_kill(local_run: LocalRun) -> FaultResult:
+    return asyncio.run(run_fault(local_run.ray, local_run.base_url, FAULTS["replica-kill"], PLAN))
 
 
 class TestReplicaKill:

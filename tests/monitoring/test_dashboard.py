@@ -13,6 +13,7 @@ import itertools
 import pytest
 
 from devkit.helm import REPO
+from devkit.local_ray import Ports
 from devkit.monitoring.queries import (
     DCGM_PREFIX,
     panel_queries,
@@ -23,7 +24,7 @@ from devkit.monitoring.queries import (
     unknown_metrics,
     variables,
 )
-from devkit.monitoring.stack import PORTS, RATE_INTERVAL, render_monitoring
+from devkit.monitoring.stack import RATE_INTERVAL, render_monitoring
 
 DASHBOARD = read_json(REPO / "chart" / "files" / "dashboards" / "ray-vllm.json")
 DCGM = read_json(REPO / "monitoring" / "dcgm-exporter.json")
@@ -109,7 +110,7 @@ class TestMonitorsForTheDashboard:
 
     def test_should_scrape_every_port_ray_exports_metrics_on_when_enabled(self):
         endpoints = render_monitoring().get("PodMonitor")["spec"]["podMetricsEndpoints"]
-        assert sorted(e["port"] for e in endpoints) == sorted(PORTS.metrics_endpoints())
+        assert sorted(e["port"] for e in endpoints) == sorted(Ports().metrics_endpoints())
 
 
 @pytest.mark.live
