@@ -39,6 +39,11 @@ class TestPrometheusRule:
         for key, value in thresholds.items():
             assert [e for e in expressions if f"> {value}" in e], f"no alert compares against {key}"
 
+    def test_should_window_the_stall_alert_by_the_value_when_rendered(self):
+        rule = _rules({"monitoring.prometheusRule.stallWindow": "45s"})["VLLMEngineStalled"]
+        assert rule["expr"].count("[45s]") == 2
+        assert "for 45s." in rule["annotations"]["description"]
+
     def test_should_link_every_alert_to_its_runbook_when_rendered(self):
         for name, rule in _rules(
             {"monitoring.prometheusRule.runbookBaseUrl": "https://runbooks.example"}

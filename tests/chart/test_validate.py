@@ -107,6 +107,12 @@ SCHEMA_CASES = [
         "at '/monitoring/prometheusRule/errorRatioThreshold'",
     ),
     (
+        "stall-window-in-words",
+        (),
+        {"monitoring.prometheusRule.stallWindow": "5 minutes"},
+        "at '/monitoring/prometheusRule/stallWindow'",
+    ),
+    (
         "scrape-interval",
         (),
         {"monitoring.podMonitor.interval": "fast"},

@@ -21,6 +21,7 @@ THRESHOLDS = {
     "errorRatioThreshold": 0.05,
     "p99LatencySecondsThreshold": 30,
     "restartThreshold": 3,
+    "stallWindow": "5m",
     "runbookBaseUrl": "https://runbooks.example/monitoring.md",
 }
 
@@ -70,12 +71,13 @@ class TestAlertRulesWithPromtool:
     def test_should_fail_the_unit_tests_when_thresholds_are_out_of_reach(self, tmp_path):
         # The firing cases really depend on the thresholds from values, not on something else.
         unreachable = {**THRESHOLDS, "queueDepthThreshold": 10**6, "errorRatioThreshold": 1,
-                       "p99LatencySecondsThreshold": 10**6, "restartThreshold": 10**6}  # fmt: skip
+                       "p99LatencySecondsThreshold": 10**6, "restartThreshold": 10**6,
+                       "stallWindow": "1h"}  # fmt: skip
         write_rules(tmp_path, rendered_groups(unreachable))
         result = promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path)
         assert result.returncode != 0
         for alert in ["RayServeQueueDepthHigh", "RayServeHighErrorRatio", "RayServeHighP99Latency",
-                      "RayServeReplicaRestarts"]:  # fmt: skip
+                      "RayServeReplicaRestarts", "VLLMEngineStalled"]:  # fmt: skip
             assert f"alertname: {alert}," in result.stdout + result.stderr
 
     def test_should_unit_test_every_alert_firing_and_silent_when_rendered(self, alerts):
@@ -92,7 +94,9 @@ class TestAlertRulesWithPromtool:
 class TestAlertRuleShape:
     def test_should_give_every_alert_a_duration_severity_summary_and_runbook_when_rendered(self, alerts):
         for name, rule in alerts.items():
-            assert rule["for"], name
+            # The duration is `for:`, or a whole window the condition must hold in (min_over_time).
+            window = 'min_over_time(ray_serve_replica_processing_queries{deployment=~"LLMServer:.+"}'
+            assert rule.get("for") or f"{window}[{THRESHOLDS['stallWindow']}])" in rule["expr"], name
             assert rule["labels"]["severity"] in {"critical", "warning"}, name
             assert {"summary", "description", "runbook_url"} <= rule["annotations"].keys(), name
             assert rule["annotations"]["runbook_url"] == f"{THRESHOLDS['runbookBaseUrl']}#{name.lower()}"
