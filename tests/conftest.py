@@ -19,7 +19,7 @@ from devkit.monitoring.stack import ScrapedRun, scraped_local_run
 # The fixtures that start a local Ray, vLLM or Prometheus, by package.
 LIVE_FIXTURES = {
     "stack",  # tests/serve_app: a loopback Ray with the gateway and RAG apps
-    "local_run",  # the session's shared `make serve` local run (below)
+    "scraped_run",  # the session's shared `make serve` local run (below)
     "live",  # tests/monitoring: a real Prometheus over the shared run
     "vllm_server",  # tests/loadtest/test_chat_live.py: a standalone vLLM server
 }
@@ -53,7 +53,7 @@ def local_run(scraped_run: ScrapedRun) -> LocalRun:
 
 
 def _shared_run_rank(item: pytest.Item) -> int | None:
-    if "local_run" not in getattr(item, "fixturenames", ()):
+    if "scraped_run" not in getattr(item, "fixturenames", ()):
         return None
     path = item.nodeid.split("::")[0]
     rank = next((rank for rank, prefix in enumerate(SHARED_RUN_ORDER) if path.startswith(prefix)), None)

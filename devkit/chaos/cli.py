@@ -1,8 +1,9 @@
 """`tools/chaos.py` (`make chaos`): faults of the local run under load, each request judged.
 
 For each group of faults that share values files: start the local run (values/local-cpu.yaml, plus
-values/local-cpu-chaos.yaml for the gateway fault), run each fault under bounded load, wait for the
-`llm` application to be RUNNING again, stop the run. Writes out/chaos/chaos.json and chaos.md.
+values/local-cpu-chaos.yaml for the gateway fault) and a Prometheus with the chart's PodMonitor and
+alert rules over it, run each fault under bounded load, wait for the `llm` application to be RUNNING
+again and for no alert to fire, stop both. Writes out/chaos/chaos.json and chaos.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from devkit import REPO
 from devkit.chaos import report
+from devkit.chaos.alerts import watching_alerts
 from devkit.chaos.harness import FAULTS, Fault, Plan, run_fault
 from devkit.local_ray import Ports
 from devkit.local_run import LocalRun
@@ -26,6 +28,7 @@ CHAOS_OVERLAY = "values/local-cpu-chaos.yaml"
 # The RAG app plays no part in these faults; off, it leaves the machine's cores to the models.
 SET_ALWAYS = ("rag.enabled=false",)
 RECOVERY_TIMEOUT_S = 900
+ALERTS_QUIET_TIMEOUT_S = 180  # Ray drops a dead replica's gauges ~20 s after its last update
 
 
 def values_for(fault: Fault) -> tuple[str, ...]:
@@ -50,12 +53,15 @@ def run_group(
         print(f"starting the local run: {' + '.join(values)} {' '.join(set_values)}", flush=True)
         try:
             run.start()
-            for fault in faults:
-                result = asyncio.run(run_fault(run.ray, run.base_url, fault, plan))
-                results.append(result.to_json())
-                print(json.dumps(result.summary()), flush=True)
-                # The next fault starts from a healthy application (or the group ends here).
-                run.ray.wait_running({"llm"}, timeout_s=RECOVERY_TIMEOUT_S)
+            with watching_alerts(run, Path(state) / "prometheus") as watch:
+                for fault in faults:
+                    result = asyncio.run(run_fault(run.ray, run.base_url, fault, plan))
+                    # The next fault starts from a healthy application with no alert firing.
+                    run.ray.wait_running({"llm"}, timeout_s=RECOVERY_TIMEOUT_S)
+                    watch.wait_quiet(ALERTS_QUIET_TIMEOUT_S)
+                    result.alerts = watch.since(result.injected_at) if result.injected_at else {}
+                    results.append(result.to_json())
+                    print(json.dumps(result.summary()), flush=True)
         finally:
             run.stop()
     return results

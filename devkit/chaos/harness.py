@@ -86,6 +86,8 @@ class FaultResult:
     in_flight_at_fault: int = 0
     recovered_s: float | None = None  # None: `tiny` did not answer again within the window
     note: str = ""
+    injected_at: float = 0.0  # wall clock, for what Prometheus saw (fault_at is monotonic)
+    alerts: dict[str, dict[str, float | None]] = field(default_factory=dict)  # devkit.chaos.alerts
 
     def counts(self, model: str | None = None) -> dict[str, int]:
         picked = [a for a in self.attempts if model is None or a.model == model]
@@ -100,6 +102,7 @@ class FaultResult:
             "recovered_s": None if self.recovered_s is None else round(self.recovered_s, 1),
             "other_model_errors": other["requests"] - other["ok"],
             "in_flight_at_fault": self.in_flight_at_fault,
+            "alerts": self.alerts,
             "note": self.note,
         }
 
@@ -170,7 +173,7 @@ async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=
             await _until(lambda: len(_streams_mid_body(result.attempts)) >= wanted, plan.in_flight_timeout_s)
             result.in_flight_at_fault = sum(1 for a in result.attempts if a.model == MODEL and not a.ended)
             injected = await asyncio.to_thread(fault.inject, ray)
-            result.fault_at = time.monotonic()
+            result.fault_at, result.injected_at = time.monotonic(), time.time()
             result.target = f"{injected.target} pid {injected.pids}"
             log(f"[{fault.name}] injected: {result.target}, {result.in_flight_at_fault} requests in flight")
             if fault.undo_after_s is not None:

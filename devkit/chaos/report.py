@@ -14,10 +14,16 @@ COLUMNS = (
     ("hung", "hung"),
     ("recovered_s", "answers again after (s)"),
     ("other_model_errors", "other-model errors"),
+    ("alerts", "alerts fired → resolved (s after the fault)"),
 )
 
 
 def _cell(value: object) -> str:
+    if isinstance(value, dict):  # alerts
+        spans = [
+            f"{name} {s['firing_after_s']} → {_cell(s['resolved_after_s'])}" for name, s in value.items()
+        ]
+        return ", ".join(spans) or "none"
     return "not within the window" if value is None else str(value)
 
 

@@ -168,15 +168,19 @@ class Prometheus:
         self.url = f"http://{HOST}:{port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, scrape_configs: list[dict]) -> None:
+    def start(self, scrape_configs: list[dict], rule_groups: list[dict] | None = None) -> None:
+        """Scrape, and evaluate `rule_groups` (a PrometheusRule's `spec.groups`), every second."""
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("the `prometheus` binary is missing: apt-get install prometheus")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "prometheus.yml"
-        config.write_text(
-            yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": scrape_configs})
-        )
+        settings: dict = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}}
+        if rule_groups:
+            rules = self.workdir / "rules.yml"
+            rules.write_text(yaml.safe_dump({"groups": rule_groups}))
+            settings["rule_files"] = [str(rules)]
+        config.write_text(yaml.safe_dump({**settings, "scrape_configs": scrape_configs}))
         cmd = [
             binary, f"--config.file={config}", f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address={HOST}:{self.port}", "--log.level=warn",
@@ -209,6 +213,10 @@ class Prometheus:
     def label_values(self, label: str, match: str, start: float, end: float) -> list[str]:
         return self.api(f"label/{label}/values", **{"match[]": match, "start": start, "end": end})
 
+    def alerts(self) -> list[dict]:
+        """Alerts pending or firing now (each with `labels`, `state`, `activeAt`)."""
+        return self.api("alerts")["alerts"]
+
     def targets(self) -> list[dict]:
         return self.api("targets")["activeTargets"]
 
@@ -235,10 +243,12 @@ class Prometheus:
 
 
 @contextlib.contextmanager
-def running_prometheus(port: int, workdir: Path, scrape_configs: list[dict]) -> Iterator[Prometheus]:
+def running_prometheus(
+    port: int, workdir: Path, scrape_configs: list[dict], rule_groups: list[dict] | None = None
+) -> Iterator[Prometheus]:
     prometheus = Prometheus(port, workdir)
     try:
-        prometheus.start(scrape_configs)
+        prometheus.start(scrape_configs, rule_groups)
         yield prometheus
     finally:
         prometheus.stop()

@@ -27,6 +27,7 @@ MONITORING_ON = {
     "monitoring.prometheusRule.enabled": True,
     "monitoring.dashboards.enabled": True,
 }
+MONITORING_SET = tuple(f"{key}={str(on).lower()}" for key, on in MONITORING_ON.items())  # as --set
 # What Grafana's $__rate_interval would be for this run: a window covering all of the traffic.
 RATE_INTERVAL = "1m"
 
@@ -40,7 +41,7 @@ def render_monitoring(set_values: dict | None = None) -> Rendered:
 def monitoring_set_values(rag_db: Path) -> tuple[str, ...]:
     """`--set`s of a local run with every monitoring object on; a Milvus Lite file of its own (the
     preset's path is shared with every other local run on the machine, and Milvus Lite locks it)."""
-    return (*(f"{key}={str(on).lower()}" for key, on in MONITORING_ON.items()), f"rag.milvus.uri={rag_db}")
+    return (*MONITORING_SET, f"rag.milvus.uri={rag_db}")
 
 
 @dataclass(eq=False)
