@@ -17,10 +17,17 @@ from devkit.monitoring.harness import in_pod
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 from devkit.monitoring.stack import MONITORING_SET, NAMESPACE
 
-# The health check replaces a stalled replica ~45 s after the stall: a 15 s window (plus Ray's 10 s
-# metrics report interval) lets VLLMEngineStalled fire before that. Clusters keep the chart's 5m.
+# The health check replaces a stalled replica ~45 s after the stall: a 15 s window lets
+# VLLMEngineStalled fire before that. Ray exports metrics every 10 s, so a window this short is only
+# known to within those 10 s; clusters keep the chart's 5m.
 STALL_WINDOW = "15s"
 POLL_S = 1.0
+
+
+def alert_key(labels: dict[str, str]) -> str:
+    """An alert's name, with the deployment or model it is about when it names one."""
+    about = labels.get("deployment") or labels.get("model_name") or labels.get("application")
+    return f"{labels['alertname']} ({about})" if about else labels["alertname"]
 
 
 class AlertWatch(threading.Thread):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devkit.chaos.alerts import AlertWatch
+from devkit.chaos.alerts import AlertWatch, alert_key
 from devkit.chaos.report import markdown
 
 
@@ -37,6 +37,17 @@ class TestAlertWatch:
         watch = watch_of([(10, {"A"}), (20, set()), (40, {"A"}), (45, set())])
         assert watch.spans == {"A": [[10, 20], [40, 45]]}
         assert watch.since(15) == {"A": {"firing_after_s": 0, "resolved_after_s": 30}}
+
+
+class TestAlertKey:
+    def test_should_name_the_deployment_when_the_alert_is_about_one(self) -> None:
+        labels = {"alertname": "VLLMEngineStalled", "deployment": "LLMServer:tiny", "severity": "critical"}
+        assert alert_key(labels) == "VLLMEngineStalled (LLMServer:tiny)"
+
+    def test_should_be_the_name_alone_when_no_deployment_model_or_application_is_labelled(self) -> None:
+        assert alert_key({"alertname": "RayServeDeploymentMetricsAbsent", "namespace": "llm"}) == (
+            "RayServeDeploymentMetricsAbsent"
+        )
 
 
 class TestReportCell:
