@@ -44,7 +44,7 @@ class AlertWatch(threading.Thread):
         while not self._halt.wait(POLL_S):
             with contextlib.suppress(OSError, RuntimeError):
                 self.note(
-                    {a["labels"]["alertname"] for a in self.prometheus.alerts() if a["state"] == "firing"}
+                    {alert_key(a["labels"]) for a in self.prometheus.alerts() if a["state"] == "firing"}
                 )
 
     def note(self, firing: set[str], now: float | None = None) -> None:
