@@ -17,10 +17,10 @@ from devkit.monitoring.harness import in_pod
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 from devkit.monitoring.stack import MONITORING_SET, NAMESPACE
 
-# The health check replaces a stalled replica ~45 s after the stall: a 15 s window lets
-# VLLMEngineStalled fire before that. Ray exports metrics every 10 s, so a window this short is only
-# known to within those 10 s; clusters keep the chart's 5m.
-STALL_WINDOW = "15s"
+# The health check replaces a stalled replica ~45 s after the stall, so the window here is short
+# (clusters keep the chart's 5m). Not shorter than 30 s: Ray exports every 10 s, and keeps exporting a
+# killed replica's last gauge values for ~20 s, which a 15 s window took for a stall.
+STALL_WINDOW = "30s"
 POLL_S = 1.0
 
 
