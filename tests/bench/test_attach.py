@@ -1,0 +1,24 @@
+"""`--attach` (measure the running `make serve`) refuses what it cannot measure, before any load."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.local_run import chart_local_run
+
+
+class TestAttach:
+    def test_should_stop_with_the_state_dir_when_no_local_run_is_up(self, tmp_path, monkeypatch) -> None:
+        monkeypatch.setattr("bench.local_run.STATE_DIR", tmp_path)
+        with (
+            pytest.raises(SystemExit, match=f"no local run is up in {tmp_path}"),
+            chart_local_run(tmp_path / "unused", {}, attach=True),
+        ):
+            pass
+
+    def test_should_refuse_extra_environment_when_attaching(self, tmp_path) -> None:
+        with (
+            pytest.raises(SystemExit, match="RAYLLM_VLLM_ENGINE_CLS"),
+            chart_local_run(tmp_path, {"RAYLLM_VLLM_ENGINE_CLS": "x"}, attach=True),
+        ):
+            pass
