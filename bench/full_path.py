@@ -25,6 +25,7 @@ from bench.local_run import (
     MODEL,
     add_variant_options,
     chart_local_run,
+    engine_core,
     process_named,
     variant,
 )
@@ -63,14 +64,6 @@ def profile_under_load(
     recordings = profile.start_recording(pids, int(args.profile_s), out_dir / name)
     run_load({name: url}, args, out_dir / f"{name}-load.json", rounds=1, window_s=args.profile_s, prime_s=0)
     return profile.finish_recording(recordings, timeout_s=60)
-
-
-def engine_core_pid(parent) -> int:
-    """The vLLM engine-core process under a server process (the API server or the LLMServer replica)."""
-    cores = [p.pid for p in parent.children(recursive=True) if "EngineCore" in " ".join(p.cmdline())]
-    if len(cores) != 1:
-        raise LookupError(f"expected one vLLM EngineCore under pid {parent.pid}, found {cores}")
-    return cores[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                     "proxy": process_named(run, "ProxyActor").pid,
                     "gateway": process_named(run, "ServeReplica:llm:OpenAiGateway").pid,
                     "llm-server": replica.pid,
-                    "engine-core": engine_core_pid(replica),
+                    "engine-core": engine_core(replica).pid,
                 },
-                VLLM: {"api-server": api_server.pid, "engine-core": engine_core_pid(api_server)},
+                VLLM: {"api-server": api_server.pid, "engine-core": engine_core(api_server).pid},
             }
             profile_dir = args.out_dir / "profiles" / name
             profiles = {t: profile_under_load(t, targets[t], pids[t], args, profile_dir) for t in targets}

@@ -39,7 +39,7 @@ from bench.local_run import (
     MODEL,
     add_variant_options,
     chart_local_run,
-    cmdline,
+    engine_core,
     process_named,
     variant,
 )
@@ -66,6 +66,7 @@ class Backend:
     latency_requests: int  # per arm
     window_s: float
     concurrency: int  # <= the preset's LLMServer max_ongoing + max_queued, so nothing is rejected
+    vllm: bool = True  # a vLLM engine-core process serves the model
 
 
 BACKENDS = {
@@ -77,6 +78,7 @@ BACKENDS = {
         latency_requests=400,
         window_s=4.0,
         concurrency=16,
+        vllm=False,
     ),
     # Fixed-length answers (ignore_eos), so every arm asks the engine for the same work.
     "tiny-vllm": Backend(
@@ -148,12 +150,6 @@ async def cpu_ms_per_request(
         arm: {name: round(1000 * seconds / (per_arm * rounds), 3) for name, seconds in by_process.items()}
         for arm, by_process in spent.items()
     }
-
-
-def _is_engine(process: psutil.Process) -> bool:
-    """vLLM's engine core process (it titles itself VLLM::EngineCore)."""
-    title = cmdline(process)
-    return bool(title) and title[0].startswith("VLLM::EngineCore")
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -337,9 +333,9 @@ def main(argv: list[str] | None = None) -> int:
 
             # vLLM runs its engine in a process of its own; the client is this process (its HTTP
             # client and its Ray handles cost CPU too).
-            engine = next((p for p in serving["llm-server"].children(recursive=True) if _is_engine(p)), None)
+            engine = {"vllm engine": engine_core(serving["llm-server"])} if backend.vllm else {}
             processes = {
-                **serving, **({"vllm engine": engine} if engine else {}),
+                **serving, **engine,
                 "client (this driver)": psutil.Process(),
             }  # fmt: skip
             raw = asyncio.run(measure(backend, args, processes, on_loaded, run.base_url))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,21 @@ def process_named(run: LocalRun, name: str) -> psutil.Process:
     if len(found) != 1:
         raise LookupError(f"expected one process titled ray::{name}, found {len(found)}")
     return found[0]
+
+
+def engine_core(server: psutil.Process, timeout_s: float = 120) -> psutil.Process:
+    """The vLLM engine-core process (titled VLLM::EngineCore) under a server process: the API server
+    or an LLMServer replica. Waited for: a replica Serve has just started or replaced spawns it late."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        children = server.children(recursive=True)
+        cores = [p for p in children if cmdline(p)[:1] and cmdline(p)[0].startswith("VLLM::EngineCore")]
+        if len(cores) == 1:
+            return cores[0]
+        if time.monotonic() > deadline:
+            found = [(p.pid, cmdline(p)[:1]) for p in children]
+            raise LookupError(f"expected one VLLM::EngineCore under pid {server.pid}, found: {found}")
+        time.sleep(1)
 
 
 def ray_title(cmdline: list[str]) -> str | None:
