@@ -1,6 +1,8 @@
-"""`make bench` end to end with tiny counts (`python -m bench --quick`): every benchmark runs for real
-on this machine and writes a complete result. The numbers are not checked: they are reported, and
-with these counts they mean nothing. The bench's own ports (47000-47999) are used.
+"""`make bench` end to end with tiny counts (`python -m bench --quick --attach`): every benchmark runs
+for real on this machine and writes a complete result. The numbers are not checked: they are reported,
+and with these counts they mean nothing. The benchmarks that serve the preset as it is measure the
+session's shared local run (tests/conftest.py); zero-work starts its own on the bench's ports
+(47000-47999).
 """
 
 from __future__ import annotations
@@ -13,20 +15,21 @@ import pytest
 
 from bench.summary import render
 from devkit import REPO
+from devkit.local_run import LocalRun
 
 TIMEOUT_S = 1800
 RESULTS = ["full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work", "harness"]
 SERVING = {"proxy", "gateway", "llm-server", "client (this driver)", "total"}
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(TIMEOUT_S + 60)]
+pytestmark = pytest.mark.timeout(TIMEOUT_S + 60)
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+def quick(tmp_path_factory, local_run: LocalRun) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--max-wait-s", "0", "--out-dir", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S,
+        [sys.executable, "-m", "bench", "--quick", "--attach", "--max-wait-s", "0", "--out-dir", str(out)],
+        cwd=REPO, env=local_run.env, capture_output=True, text=True, timeout=TIMEOUT_S,
     )  # fmt: skip
     return proc, {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
 
