@@ -36,6 +36,8 @@ milvusToken: MILVUS_TOKEN
 {{- $_ := set .out "autoscaling_config" $cfg -}}
 {{- else -}}
 {{- $_ := set .out "num_replicas" $d.numReplicas -}}
+{{- /* Explicitly none: Ray Serve LLM gives LLMServer an autoscaling_config in code, which would win over num_replicas. */ -}}
+{{- $_ := set .out "autoscaling_config" nil -}}
 {{- end -}}
 {{- end -}}
 
