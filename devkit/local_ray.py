@@ -30,6 +30,9 @@ from devkit import REPO
 from devkit.loopback import Listener, listeners
 
 HOST = "127.0.0.1"
+# A worker node's object store: Ray's default (30% of the machine's memory) per node would put the
+# machine's memory several times over into /dev/shm; replicas pass little through the store.
+WORKER_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 # Serve binds each replica's gRPC server to every interface; this hook, run by every worker,
 # keeps it on the node IP (serve_app/loopback.py).
 LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
@@ -121,6 +124,14 @@ def terminate(procs: list[psutil.Process], timeout_s: float) -> None:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     psutil.wait_procs(alive, timeout=10)
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and every process under it; empty once it has gone."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    return []
 
 
 class LocalRay:
@@ -236,23 +247,98 @@ class LocalRay:
             return None
 
     def processes(self) -> list[psutil.Process]:
-        """The head and every process under it (GCS, raylet, workers, vLLM engines)."""
-        pid = self.running_pid()
+        """The head and every process under it (GCS, raylet, workers, vLLM engines), then the same
+        of each worker node."""
+        trees = [self.running_pid(), *self.worker_pids().values()]
+        return [proc for pid in trees if pid is not None for proc in process_tree(pid)]
+
+    def worker_pids(self) -> dict[str, int]:
+        """The worker nodes started by `start_worker` that still run, by name."""
+        found = {}
+        for pid_file in sorted(self.nodes_dir.glob("*.pid")):
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                pid = int(pid_file.read_text())
+                os.kill(pid, 0)
+                found[pid_file.stem] = pid
+        return found
+
+    @property
+    def nodes_dir(self) -> Path:
+        return self.state_dir / "nodes"
+
+    def node_states(self) -> dict[str, str]:
+        """Every node the GCS knows, by node id: ALIVE or DEAD."""
+        data = self.api("GET", "/api/v0/nodes?limit=1000")["data"]["result"]["result"]
+        return {node["node_id"]: node["state"] for node in data}
+
+    def start_worker(self, name: str, group: str, num_cpus: int, timeout_s: float = 180) -> str:
+        """A worker node of worker group `group` joined to this head, like a pod of a KubeRay worker
+        group (Ray labels it `ray.io/node-group=<group>` from RAY_NODE_TYPE_NAME, as there); returns
+        its node id. Its ports are free ones on loopback; its process tree is its own session."""
+        known = set(self.node_states())
+        agent_port, metrics_port = free_ports(2)
+        command = [
+            sys.executable, "-m", "devkit.ray_worker", "start", "--block",
+            f"--address={HOST}:{self.ports.gcs}", f"--node-ip-address={HOST}",
+            f"--dashboard-agent-listen-port={agent_port}", f"--metrics-export-port={metrics_port}",
+            f"--num-cpus={num_cpus}", f"--object-store-memory={WORKER_OBJECT_STORE_BYTES}",
+            "--disable-usage-stats",
+        ]  # fmt: skip
+        self.nodes_dir.mkdir(parents=True, exist_ok=True)
+        with (self.nodes_dir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                command,
+                env={**self.environment(), "RAY_NODE_TYPE_NAME": group},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (self.nodes_dir / f"{name}.pid").write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log_text = (self.nodes_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(
+                    f"worker node {name}: ray start exited with {proc.returncode}:\n{log_text}\n"
+                    f"--- the newest raylet log ---\n{self.newest_log('raylet*.out')}"
+                )
+            joined = [n for n, state in self.node_states().items() if n not in known and state == "ALIVE"]
+            if joined:
+                node = {"node_id": joined[0], "group": group, "num_cpus": num_cpus}
+                (self.nodes_dir / f"{name}.json").write_text(json.dumps(node))
+                return joined[0]
+            time.sleep(1)
+        raise SystemExit(f"worker node {name} did not join the head in {timeout_s:.0f} s")
+
+    def worker_node(self, name: str) -> dict:
+        """A started worker node's node id, group and logical CPUs."""
+        return json.loads((self.nodes_dir / f"{name}.json").read_text())
+
+    def stop_worker(self, name: str, kill: bool = False, timeout_s: float = 30) -> None:
+        """Stop one worker node's whole process tree: SIGTERM (then SIGKILL), or SIGKILL at once."""
+        pid = self.worker_pids().get(name)
         if pid is None:
-            return []
-        with contextlib.suppress(psutil.NoSuchProcess):
-            head = psutil.Process(pid)
-            return [head, *head.children(recursive=True)]
-        return []
+            return
+        procs = process_tree(pid)
+        (self.nodes_dir / f"{name}.pid").unlink(missing_ok=True)
+        if kill:
+            for proc in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
+            psutil.wait_procs(procs, timeout=10)
+        else:
+            terminate(procs, timeout_s)
 
     def listening(self) -> list[Listener]:
         """Every listening TCP socket of the cluster's processes."""
         return listeners(self.processes())
 
     def stop(self, timeout_s: float = 30) -> bool:
-        """Terminate this head's process tree; False when none was running."""
+        """Terminate this head's process tree and its worker nodes'; False when none was running."""
         procs = self.processes()
         self.pid_file.unlink(missing_ok=True)
+        for pid_file in self.nodes_dir.glob("*.pid"):
+            pid_file.unlink()
         terminate(procs, timeout_s)
         return bool(procs)
 
@@ -304,6 +390,12 @@ class LocalRay:
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else ""
+
+    def newest_log(self, pattern: str, chars: int = 3000) -> str:
+        """The end of the newest of this session's logs whose name matches `pattern`."""
+        root = self.temp_dir or Path("/tmp/ray")
+        logs = sorted(root.glob(f"session_*/logs/{pattern}"), key=os.path.getmtime)
+        return logs[-1].read_text(errors="replace")[-chars:] if logs else ""
 
     def serve_log_tail(self, chars: int = 6000) -> str:
         """The end of the Serve controller's log: why replicas did not start."""

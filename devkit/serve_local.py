@@ -50,15 +50,42 @@ def serve_runtime_env(rendered: Rendered) -> dict[str, str]:
     }
 
 
-def with_http_options(config_text: str, ports: Ports) -> dict:
+def with_http_options(config_text: str, ports: Ports, head_only: bool = False) -> dict:
     """The deploy body: the rendered config, with Serve's HTTP proxy pinned to loopback.
 
-    In a cluster KubeRay owns the proxy address (0.0.0.0:8000 inside the pod); locally the only
-    change is the bind address and port, everything the chart rendered stays as it is.
+    In a cluster KubeRay owns the proxy address (0.0.0.0:8000 inside each pod); locally the only
+    change is the bind address and port, and with worker nodes a proxy on the head only: every
+    node of a local run shares 127.0.0.1, so only one proxy can hold the port.
     """
     body = yaml.safe_load(config_text)
     body["http_options"] = {**body.get("http_options", {}), "host": HOST, "port": ports.serve}
+    if head_only:
+        body["proxy_location"] = "HeadOnly"
     return body
+
+
+def worker_nodes(rendered: Rendered) -> list[tuple[str, str, int]]:
+    """(node name, worker group, logical CPUs) for each worker pod the RayService starts with.
+
+    A pod of a GPU group holds one model replica per GPU; a local node gets the CPUs of the
+    largest replica placed on its group, so like a pod it holds one and nothing else fits beside it.
+    """
+    cluster = rendered.get("RayService")["spec"]["rayClusterConfig"]
+    sizes: dict[str, float] = {}
+    for app in yaml.safe_load(rendered.serve_config_text)["applications"]:
+        for dep in app.get("deployments", []):
+            selectors = dep.get("placement_group_bundle_label_selector") or []
+            per_group: dict[str, float] = {}
+            for selector, bundle in zip(selectors, dep.get("placement_group_bundles") or [], strict=False):
+                group = selector.get("ray.io/node-group")
+                per_group[group] = per_group.get(group, 0) + bundle.get("CPU", 0)
+            for group, cpus in per_group.items():
+                sizes[group] = max(sizes.get(group, 0), cpus)
+    return [
+        (f"{group}-{index}", group, max(1, math.ceil(sizes.get(group, 1))))
+        for group, count in ((spec["groupName"], spec["replicas"]) for spec in cluster["workerGroupSpecs"])
+        for index in range(count)
+    ]
 
 
 def required_cpus(config: dict) -> int:
@@ -143,12 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(config_text)
         return 0
     ray = LocalRay(Ports.from_env(), STATE_DIR, env=serve_runtime_env(rendered))
-    body = with_http_options(config_text, ray.ports)
+    nodes = worker_nodes(rendered)
+    body = with_http_options(config_text, ray.ports, head_only=bool(nodes))
     cpus = required_cpus(body)
     print(f"starting Ray on {HOST} ({cpus} logical CPUs), dashboard {ray.dashboard}", flush=True)
     ray.start(num_cpus=cpus)
     try:
         ray.deploy(body)
+        # After the deploy, as KubeRay's worker pods join a head that already runs Serve: the
+        # replicas placed on no group start on the head, the groups' replicas wait for their nodes.
+        for name, group, node_cpus in nodes:
+            print(f"starting worker node {name} of group {group} ({node_cpus} logical CPUs)", flush=True)
+            ray.start_worker(name, group, node_cpus)
         apps = wait_running(ray, args.timeout)
         print(usage_text(ray.ports, list_models(ray.ports), apps), flush=True)
         if args.detach:
