@@ -188,6 +188,11 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- end -}}
 {{- end -}}
 
+{{- /* Worker drain: the preStop runs inside the grace period, which must leave it room. */ -}}
+{{- if and $v.workerDrain.enabled (le (int $v.workerDrain.terminationGracePeriodSeconds) (int $v.workerDrain.deadlineSeconds)) -}}
+{{- $errors = append $errors (printf "workerDrain.terminationGracePeriodSeconds (%d) must be longer than workerDrain.deadlineSeconds (%d), or Kubernetes kills the pod before its drain ends; raise the grace period or shorten the deadline" (int $v.workerDrain.terminationGracePeriodSeconds) (int $v.workerDrain.deadlineSeconds)) -}}
+{{- end -}}
+
 {{- /* Cluster autoscaling and upgrades */ -}}
 {{- if and $v.autoscaler.enabled (le (int $v.autoscaler.idleTimeoutSeconds) (int $v.autoscaler.gpuNodeStartupSeconds)) -}}
 {{- $errors = append $errors (printf "autoscaler.idleTimeoutSeconds (%d) must be longer than autoscaler.gpuNodeStartupSeconds (%d), or idle GPU nodes are released faster than new ones start; raise idleTimeoutSeconds" (int $v.autoscaler.idleTimeoutSeconds) (int $v.autoscaler.gpuNodeStartupSeconds)) -}}

@@ -206,6 +206,28 @@ class TestRayWorkerGroups:
         for group in _cluster(G6E)["workerGroupSpecs"]:
             assert group["template"]["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
 
+    def test_should_drain_the_ray_node_before_the_pod_stops_when_rendered_with_defaults(self):
+        for group in _cluster(G6E)["workerGroupSpecs"]:
+            spec = group["template"]["spec"]
+            assert spec["terminationGracePeriodSeconds"] == 115
+            assert _container(group["template"])["lifecycle"] == {
+                "preStop": {
+                    "exec": {"command": ["python", "-m", "serve_app.node_drain", "--deadline-s", "100"]}
+                }
+            }
+
+    def test_should_take_the_drain_deadline_and_grace_from_values_when_set(self):
+        group = _cluster(
+            G6E, {"workerDrain.deadlineSeconds": 60, "workerDrain.terminationGracePeriodSeconds": 90}
+        )["workerGroupSpecs"][0]
+        assert group["template"]["spec"]["terminationGracePeriodSeconds"] == 90
+        assert _container(group["template"])["lifecycle"]["preStop"]["exec"]["command"][-1] == "60"
+
+    def test_should_leave_kubernetes_defaults_when_the_drain_is_off(self):
+        group = _cluster(G6E, {"workerDrain.enabled": False})["workerGroupSpecs"][0]
+        assert "terminationGracePeriodSeconds" not in group["template"]["spec"]
+        assert "lifecycle" not in _container(group["template"])
+
     def test_should_pass_secrets_by_reference_only_when_secrets_are_named(self):
         env = _container(_cluster(G6E)["workerGroupSpecs"][0]["template"])["env"]
         assert env == [

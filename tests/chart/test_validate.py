@@ -312,6 +312,12 @@ PREFLIGHT_CASES = [
         "autoscaler.idleTimeoutSeconds (300) must be longer than autoscaler.gpuNodeStartupSeconds (600)",
     ),
     (
+        "drain-longer-than-the-grace-period",
+        (),
+        {"workerDrain.deadlineSeconds": 90, "workerDrain.terminationGracePeriodSeconds": 90},
+        "workerDrain.terminationGracePeriodSeconds (90) must be longer than workerDrain.deadlineSeconds (90)",
+    ),
+    (
         "incremental-upgrade-without-gateway-class",
         (),
         {"upgradeStrategy.type": "NewClusterWithIncrementalUpgrade"},
