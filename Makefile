@@ -108,7 +108,7 @@ loadtest-autoscale: venv tiny-model ## Prove autoscaling: local run of the autos
 metrics-inventory: venv tiny-model ## Regenerate monitoring/metrics-inventory.json from a live scrape of the local run
 	$(PY) tools/metrics_inventory.py
 
-chaos: venv tiny-model system-deps ## Faults under load on the local run (replica/engine kill, engine stall, gateway kill), alerts in a real Prometheus; table in out/chaos/
+chaos: venv tiny-model system-deps ## Faults under load on the local run (replica/engine kill, engine stall, gateway kill, node drain/kill), alerts in a real Prometheus; table in out/chaos/
 	$(PY) tools/chaos.py
 
 bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, harness speed (bench/results/)

@@ -6,7 +6,8 @@ A spot interruption or a consolidation deletes the pod; its preStop runs this be
 It asks the GCS to drain the node (Ray's drain API, reason preemption, with the time left before
 the node is gone), so Serve stops placing work there and migrates the node's replicas: replacements
 start on other nodes, and each old replica stops gracefully, after its requests in flight, once
-its replacement runs. Then it waits until no Serve replica is left on the node, or the deadline.
+its replacement runs. Then it waits until no Serve replica is left on the node, or the deadline;
+Ray ends a drained node once nothing runs on it, so the container exits without waiting out the grace.
 
 Exit status: 0 the node holds no replica, 1 the deadline came first, 2 the GCS refused the drain.
 """

@@ -1,9 +1,10 @@
 """`tools/chaos.py` (`make chaos`): faults of the local run under load, each request judged.
 
 For each group of faults that share values files: start the local run (values/local-cpu.yaml, plus
-values/local-cpu-chaos.yaml for the gateway fault) and a Prometheus with the chart's PodMonitor and
-alert rules over it, run each fault under bounded load, wait for the `llm` application to be RUNNING
-again and for no alert to fire, stop both. Writes out/chaos/chaos.json and chaos.md.
+values/local-cpu-chaos.yaml for the gateway fault, values/local-cpu-nodes.yaml for the node faults)
+and a Prometheus with the chart's PodMonitor and alert rules over it, run each fault under bounded
+load, wait for the `llm` application to be RUNNING again and for no alert to fire, stop both.
+Writes out/chaos/chaos.json and chaos.md.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from devkit.local_ray import Ports
 from devkit.local_run import LocalRun
 
 BASE_VALUES = "values/local-cpu.yaml"
-CHAOS_OVERLAY = "values/local-cpu-chaos.yaml"
 # The RAG app plays no part in these faults; off, it leaves the machine's cores to the models.
 SET_ALWAYS = ("rag.enabled=false",)
 RECOVERY_TIMEOUT_S = 900
@@ -32,7 +32,7 @@ ALERTS_QUIET_TIMEOUT_S = 180  # Ray drops a dead replica's gauges ~20 s after it
 
 
 def values_for(fault: Fault) -> tuple[str, ...]:
-    return (BASE_VALUES, CHAOS_OVERLAY) if fault.needs_overlay else (BASE_VALUES,)
+    return (BASE_VALUES, fault.overlay) if fault.overlay else (BASE_VALUES,)
 
 
 def groups(names: list[str]) -> dict[tuple[str, ...], list[Fault]]:
@@ -41,6 +41,20 @@ def groups(names: list[str]) -> dict[tuple[str, ...], list[Fault]]:
     for name in names:
         grouped.setdefault(values_for(FAULTS[name]), []).append(FAULTS[name])
     return grouped
+
+
+def wait_all_replicas(run: LocalRun, app: str, timeout_s: float) -> None:
+    """Until every deployment of `app` runs its target number of replicas, all RUNNING."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        deployments = run.ray.applications().get(app, {}).get("deployments", {})
+        if deployments and all(
+            [r["state"] for r in d["replicas"]] == ["RUNNING"] * d["target_num_replicas"]
+            for d in deployments.values()
+        ):
+            return
+        time.sleep(2)
+    raise TimeoutError(f"{app}: not every replica RUNNING after {timeout_s:.0f} s")
 
 
 def run_group(
@@ -56,8 +70,10 @@ def run_group(
             with watching_alerts(run, Path(state) / "prometheus") as watch:
                 for fault in faults:
                     result = asyncio.run(run_fault(run.ray, run.base_url, fault, plan))
-                    # The next fault starts from a healthy application with no alert firing.
+                    # The next fault starts from a healthy application, every replica replaced, and no
+                    # alert firing: Serve calls an application RUNNING while a migrated replica starts.
                     run.ray.wait_running({"llm"}, timeout_s=RECOVERY_TIMEOUT_S)
+                    wait_all_replicas(run, "llm", RECOVERY_TIMEOUT_S)
                     watch.wait_quiet(ALERTS_QUIET_TIMEOUT_S)
                     result.alerts = watch.since(result.injected_at) if result.injected_at else {}
                     results.append(result.to_json())

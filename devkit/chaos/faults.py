@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
 
-from devkit.local_ray import LocalRay
+from devkit.local_ray import HOST, LocalRay, process_tree
 
 LLM_APP = "llm"
 GATEWAY = "OpenAiGateway"
@@ -130,3 +132,49 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float 
             return True
         time.sleep(interval_s)
     return predicate()
+
+
+def worker_hosting(ray: LocalRay, deployment: str) -> str:
+    """The first worker node (by name) whose process tree holds a replica of `deployment`."""
+    hosted = {p.pid for p in replicas(ray, deployment)}
+    for name, pid in sorted(ray.worker_pids().items()):
+        if hosted & {p.pid for p in process_tree(pid)}:
+            return name
+    raise FaultTargetMissing(f"no worker node of the local run holds {replica_title(deployment)}")
+
+
+def add_spare_node(ray: LocalRay) -> str:
+    """One more node of the first worker node's group, idle: the node Karpenter brings up for the
+    replacement replica. Joined before the load starts: under load a joining raylet can miss the 30 s
+    Ray gives it to register."""
+    names = sorted(ray.worker_pids())
+    if not names:
+        raise FaultTargetMissing("the local run has no worker node (values/local-cpu-nodes.yaml)")
+    node = ray.worker_node(names[0])
+    index = len(list(ray.nodes_dir.glob("*.json")))
+    return ray.start_worker(f"{node['group']}-{index}", node["group"], node["num_cpus"])
+
+
+def drain_node(ray: LocalRay, deployment: str, deadline_s: float) -> Injected:
+    """The preStop of a preempted worker pod (`python -m serve_app.node_drain`, as the chart runs it)
+    on the node hosting a replica of `deployment`, then the node's end (its processes stopped)."""
+    name = worker_hosting(ray, deployment)
+    node_id = ray.worker_node(name)["node_id"]
+    drained = subprocess.run(
+        [sys.executable, "-m", "serve_app.node_drain", "--address", f"{HOST}:{ray.ports.gcs}",
+         "--node-id", node_id, "--deadline-s", str(deadline_s)],
+        env=ray.environment(), capture_output=True, text=True, timeout=deadline_s + 60,
+    )  # fmt: skip
+    pid = ray.worker_pids()[name]
+    ray.stop_worker(name)
+    outcome = (drained.stdout.strip().splitlines() or [drained.stderr.strip()[-300:]])[-1]
+    return Injected(f"worker node {name} (drain exit {drained.returncode}: {outcome})", [pid])
+
+
+def kill_node(ray: LocalRay, deployment: str) -> Injected:
+    """SIGKILL every process of the worker node hosting a replica of `deployment`: a node lost
+    without notice (hardware failure, a spot reclaim the drain did not cover)."""
+    name = worker_hosting(ray, deployment)
+    pid = ray.worker_pids()[name]
+    ray.stop_worker(name, kill=True)
+    return Injected(f"worker node {name}", [pid])

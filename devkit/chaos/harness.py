@@ -21,6 +21,9 @@ from serve_app.config import llm_deployment_name
 
 MODEL, OTHER_MODEL = "tiny", "tiny-b"
 DEPLOYMENT = llm_deployment_name(MODEL)
+# Two replicas of `tiny` on two worker nodes of the `gpu` group; a spare node joins before a node fault.
+NODES_OVERLAY = "values/local-cpu-nodes.yaml"
+NODE_DRAIN_DEADLINE_S = 120.0  # a spot interruption's two minutes
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,8 @@ class Fault:
     name: str
     summary: str
     inject: Callable[[LocalRay], faults.Injected]
-    needs_overlay: bool = False
+    overlay: str = ""  # a values file on top of values/local-cpu.yaml that the fault needs
+    prepare: Callable[[LocalRay], object] | None = None  # run before the load starts
     undo_after_s: float | None = None  # run the undo this long after the fault (a stall's SIGCONT)
 
 
@@ -55,7 +59,21 @@ FAULTS = {
             "gateway-kill",
             "SIGKILL one of two OpenAiGateway replicas",
             lambda r: faults.kill_replica(r, faults.GATEWAY),
-            needs_overlay=True,
+            overlay="values/local-cpu-chaos.yaml",
+        ),
+        Fault(
+            "node-drain",
+            f"drain the worker node of a {DEPLOYMENT} replica (the chart's preStop), then stop it",
+            lambda r: faults.drain_node(r, DEPLOYMENT, NODE_DRAIN_DEADLINE_S),
+            overlay=NODES_OVERLAY,
+            prepare=faults.add_spare_node,
+        ),
+        Fault(
+            "node-kill",
+            f"SIGKILL every process of the worker node of a {DEPLOYMENT} replica",
+            lambda r: faults.kill_node(r, DEPLOYMENT),
+            overlay=NODES_OVERLAY,
+            prepare=faults.add_spare_node,
         ),
     )
 }
@@ -148,6 +166,8 @@ def _streams_mid_body(attempts: list[Attempt]) -> list[Attempt]:
 async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=print) -> FaultResult:
     """The fault under load; the load's clients are all finished or cancelled when it returns."""
     result = FaultResult(fault.name)
+    if fault.prepare is not None:
+        await asyncio.to_thread(fault.prepare, ray)
     stop = asyncio.Event()
     connections = sum(c.count for c in plan.clients)
     injected: faults.Injected | None = None
