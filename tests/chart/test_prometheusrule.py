@@ -2,7 +2,7 @@
 
 import re
 
-from devkit.helm import CHART_DIR, render_chart
+from devkit.helm import CHART_DIR, REPO, render_chart
 
 ENABLED = {"monitoring.prometheusRule.enabled": True}
 
@@ -49,6 +49,13 @@ class TestPrometheusRule:
             {"monitoring.prometheusRule.runbookBaseUrl": "https://runbooks.example"}
         ).items():
             assert rule["annotations"]["runbook_url"].startswith("https://runbooks.example#"), name
+
+    def test_should_link_by_default_to_a_runbook_heading_in_the_repository_when_rendered(self):
+        docs = REPO / "docs"
+        for name, rule in _rules().items():
+            page, anchor = rule["annotations"]["runbook_url"].rsplit("/docs/", 1)[1].split("#")
+            headings = re.findall(r"^### (\S+)$", (docs / page).read_text(), flags=re.MULTILINE)
+            assert anchor in [h.lower() for h in headings], name
 
     def test_should_not_render_when_disabled(self):
         assert render_chart().of_kind("PrometheusRule") == []
