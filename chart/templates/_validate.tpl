@@ -192,6 +192,13 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- if and $v.workerDrain.enabled (le (int $v.workerDrain.terminationGracePeriodSeconds) (int $v.workerDrain.deadlineSeconds)) -}}
 {{- $errors = append $errors (printf "workerDrain.terminationGracePeriodSeconds (%d) must be longer than workerDrain.deadlineSeconds (%d), or Kubernetes kills the pod before its drain ends; raise the grace period or shorten the deadline" (int $v.workerDrain.terminationGracePeriodSeconds) (int $v.workerDrain.deadlineSeconds)) -}}
 {{- end -}}
+{{- if $v.workerDrain.enabled -}}
+{{- range $i, $m := $models -}}
+{{- if and $m.workerGroup (ge (int $m.deployment.gracefulShutdownTimeoutS) (int $v.workerDrain.deadlineSeconds)) -}}
+{{- $errors = append $errors (printf "models[%d].deployment.gracefulShutdownTimeoutS (%d) must be shorter than workerDrain.deadlineSeconds (%d): Serve stops a draining node's replica that long before the deadline so its requests can finish; shorten it or raise the deadline" $i (int $m.deployment.gracefulShutdownTimeoutS) (int $v.workerDrain.deadlineSeconds)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 
 {{- /* Cluster autoscaling and upgrades */ -}}
 {{- if and $v.autoscaler.enabled (le (int $v.autoscaler.idleTimeoutSeconds) (int $v.autoscaler.gpuNodeStartupSeconds)) -}}

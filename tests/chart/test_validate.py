@@ -318,6 +318,13 @@ PREFLIGHT_CASES = [
         "workerDrain.terminationGracePeriodSeconds (90) must be longer than workerDrain.deadlineSeconds (90)",
     ),
     (
+        "graceful-stop-longer-than-the-drain",
+        (),
+        {"modelDefaults.deployment.gracefulShutdownTimeoutS": 100},
+        "models[0].deployment.gracefulShutdownTimeoutS (100) must be shorter than "
+        "workerDrain.deadlineSeconds (100)",
+    ),
+    (
         "incremental-upgrade-without-gateway-class",
         (),
         {"upgradeStrategy.type": "NewClusterWithIncrementalUpgrade"},
