@@ -12,7 +12,7 @@ apiKeys: RAY_VLLM_API_KEYS
 milvusToken: MILVUS_TOKEN
 {{- end -}}
 
-{{/* ray-vllm.deploymentOptions: Ray Serve DeploymentSchema fields of a `deployment` values block; pass (dict "out" $d "name" "Name" "block" $block). */}}
+{{/* ray-vllm.deploymentOptions: Ray Serve DeploymentSchema fields of a `deployment` values block; pass (dict "out" $d "name" "Name" "block" $block), and "fixedByAutoscaling" true for an LLMServer. */}}
 {{- define "ray-vllm.deploymentOptions" -}}
 {{- $d := .block -}}
 {{- $_ := merge .out (dict "name" .name
@@ -34,17 +34,18 @@ milvusToken: MILVUS_TOKEN
 {{- end -}}
 {{- end -}}
 {{- $_ := set .out "autoscaling_config" $cfg -}}
+{{- else if .fixedByAutoscaling -}}
+{{- /* Ray Serve LLM gives LLMServer an autoscaling_config in code, which wins over num_replicas: a fixed count is min = max. */ -}}
+{{- $_ := set .out "autoscaling_config" (dict "min_replicas" $d.numReplicas "max_replicas" $d.numReplicas) -}}
 {{- else -}}
 {{- $_ := set .out "num_replicas" $d.numReplicas -}}
-{{- /* Explicitly none: Ray Serve LLM gives LLMServer an autoscaling_config in code, which would win over num_replicas. */ -}}
-{{- $_ := set .out "autoscaling_config" nil -}}
 {{- end -}}
 {{- end -}}
 
 {{/* ray-vllm.modelDeployment: one model's deployment, with Ray Serve LLM's bundle layout (one per device, the replica actor's CPUs in the first); pass (dict "out" $d "model" $m). */}}
 {{- define "ray-vllm.modelDeployment" -}}
 {{- $m := .model -}}
-{{- include "ray-vllm.deploymentOptions" (dict "out" .out "name" (include "ray-vllm.llmDeploymentName" $m.name) "block" $m.deployment) -}}
+{{- include "ray-vllm.deploymentOptions" (dict "out" .out "name" (include "ray-vllm.llmDeploymentName" $m.name) "block" $m.deployment "fixedByAutoscaling" true) -}}
 {{- $bundles := list -}}
 {{- $selectors := list -}}
 {{- range $i := until (int $m.tensorParallelSize) -}}

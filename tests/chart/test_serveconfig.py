@@ -172,9 +172,9 @@ class TestModelDeployments:
 
     def test_should_use_fixed_replicas_when_autoscaling_is_off(self):
         deployment = _deployment(_app(_config(LOCAL), "llm"), "LLMServer:tiny")
-        assert deployment["num_replicas"] == 1
-        # null, not absent: Ray Serve LLM's own autoscaling_config would otherwise override num_replicas.
-        assert deployment["autoscaling_config"] is None
+        # min = max, not num_replicas: Ray Serve LLM's own autoscaling_config would override num_replicas.
+        assert deployment["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 1}
+        assert "num_replicas" not in deployment
 
     def test_should_give_a_tensor_parallel_replica_one_gpu_bundle_per_shard_on_its_worker_group(self):
         deployment = _deployment(_app(_config(G6E), "llm"), "LLMServer:qwen2_5-32b")
