@@ -308,6 +308,7 @@ class LocalRay:
                 (self.nodes_dir / f"{name}.json").write_text(json.dumps(node))
                 return joined[0]
             time.sleep(1)
+        self.stop_worker(name)
         raise SystemExit(f"worker node {name} did not join the head in {timeout_s:.0f} s")
 
     def worker_node(self, name: str) -> dict:
@@ -399,6 +400,4 @@ class LocalRay:
 
     def serve_log_tail(self, chars: int = 6000) -> str:
         """The end of the Serve controller's log: why replicas did not start."""
-        root = self.temp_dir or Path("/tmp/ray")
-        logs = sorted(root.glob("session_*/logs/serve/controller_[0-9]*.log"), key=os.path.getmtime)
-        return logs[-1].read_text(errors="replace")[-chars:] if logs else ""
+        return self.newest_log("serve/controller_[0-9]*.log", chars)

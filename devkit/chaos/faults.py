@@ -159,14 +159,13 @@ def drain_node(ray: LocalRay, deployment: str, deadline_s: float) -> Injected:
     """The preStop of a preempted worker pod (`python -m serve_app.node_drain`, as the chart runs it)
     on the node hosting a replica of `deployment`, then the node's end (its processes stopped)."""
     name = worker_hosting(ray, deployment)
-    node_id = ray.worker_node(name)["node_id"]
+    node_id, pid = ray.worker_node(name)["node_id"], ray.worker_pids()[name]
     drained = subprocess.run(
         [sys.executable, "-m", "serve_app.node_drain", "--address", f"{HOST}:{ray.ports.gcs}",
          "--node-id", node_id, "--deadline-s", str(deadline_s)],
         env=ray.environment(), capture_output=True, text=True, timeout=deadline_s + 60,
     )  # fmt: skip
-    pid = ray.worker_pids()[name]
-    ray.stop_worker(name)
+    ray.stop_worker(name)  # the pod's end; Ray may have ended the emptied node already
     outcome = (drained.stdout.strip().splitlines() or [drained.stderr.strip()[-300:]])[-1]
     return Injected(f"worker node {name} (drain exit {drained.returncode}: {outcome})", [pid])
 
