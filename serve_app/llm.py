@@ -12,18 +12,32 @@ from serve_app.config import ModelArgs, source_kind
 HF_TOKEN = "HF_TOKEN"
 
 
-class HfTokenFromEnv(CallbackBase):
-    """Exposes the token held by the variable `hfTokenEnv` names as HF_TOKEN before the model downloads.
+class ReplicaInit(CallbackBase):
+    """Runs in the replica before its engine starts: the HF token, and no download task when there is
+    nothing to download.
 
-    vLLM, huggingface_hub and Ray Serve LLM's download tasks all read HF_TOKEN; the callback runs in
-    the replica, so the token never enters the (visible) deployment config.
+    - `hf_env`: exposes the token held by that variable as HF_TOKEN (vLLM, huggingface_hub and Ray
+      Serve LLM's download tasks all read HF_TOKEN); the token never enters the visible config.
+    - `downloads`: only a cloud mirror is copied by Ray Serve LLM's per-node download task; for a
+      local path or a Hugging Face id that task only makes torch's kernels folder, yet it costs a
+      Ray worker process per node (~10 s of a replica's start on a busy node). Without it the
+      replica makes that folder itself.
     """
 
     async def on_before_node_init(self) -> None:
-        token = os.environ.get(self.kwargs["env"])
+        token = os.environ.get(self.kwargs["hf_env"]) if self.kwargs["hf_env"] else None
         if token:
             os.environ[HF_TOKEN] = token
             self.ctx.runtime_env.setdefault("env_vars", {})[HF_TOKEN] = token
+        if not self.kwargs["downloads"]:
+            self.ctx.run_init_node = False
+            os.makedirs(os.path.join(torch_home(), "kernels"), exist_ok=True)
+
+
+def torch_home() -> str:
+    """torch.hub's cache folder, as torch.hub._get_torch_home() computes it, without importing torch."""
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    return os.path.expanduser(os.environ.get("TORCH_HOME", os.path.join(cache, "torch")))
 
 
 def resolve_path(source: str) -> str:
@@ -47,14 +61,12 @@ def to_llm_config(model: ModelArgs, *, hf_token_env: str) -> LLMConfig:
         hardware = {"accelerator_config": {"kind": "cpu"}}
     else:
         hardware = {"accelerator_type": model.accelerator} if model.accelerator else {}
-    callback = (
-        {
-            "callback_config": CallbackConfig(
-                callback_class=HfTokenFromEnv, callback_kwargs={"env": hf_token_env}
-            )
-        }
-        if hf_token_env not in ("", HF_TOKEN)
-        else {}
+    callback = CallbackConfig(
+        callback_class=ReplicaInit,
+        callback_kwargs={
+            "hf_env": "" if hf_token_env == HF_TOKEN else hf_token_env,
+            "downloads": source_kind(model.source) == "cloud",
+        },
     )
     return LLMConfig(
         model_loading_config=ModelLoadingConfig(model_id=model.name, model_source=model_source(model.source)),
@@ -68,5 +80,5 @@ def to_llm_config(model: ModelArgs, *, hf_token_env: str) -> LLMConfig:
             else None
         ),
         **hardware,
-        **callback,
+        callback_config=callback,
     )

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ray.serve.llm import CloudMirrorConfig
 
 from serve_app.config import GatewayArgs, ModelArgs, RagArgs
-from serve_app.llm import HF_TOKEN, HfTokenFromEnv, to_llm_config
+from serve_app.llm import HF_TOKEN, ReplicaInit, to_llm_config
 
 # The example of docs/contract.md, as the chart renders it.
 CONTRACT_MODEL = {
@@ -187,21 +187,45 @@ class TestLlmConfig:
         engine = to_llm_config(model(accelerator="L40S"), hf_token_env="").get_engine_config()
         assert engine.placement_bundles == [{"GPU": 1, "accelerator_type:L40S": 0.001}]
 
+    @staticmethod
+    def replica_init(config) -> ReplicaInit:
+        """The callback as Ray Serve LLM makes it in the replica, with the context it passes."""
+        callback = config.callback_config.callback_class(
+            llm_config=config, ctx_kwargs={"runtime_env": {}}, **config.callback_config.callback_kwargs
+        )
+        assert isinstance(callback, ReplicaInit)
+        return callback
+
     def test_should_copy_the_token_to_hf_token_when_another_variable_holds_it(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("MY_HF", "hf_secret")
         # Recorded, so the callback's write to os.environ is undone after the test.
         monkeypatch.setenv(HF_TOKEN, "")
-        config = to_llm_config(model(), hf_token_env="MY_HF")
-        callback = config.callback_config.callback_class(
-            llm_config=config, ctx_kwargs={"runtime_env": {}}, **config.callback_config.callback_kwargs
-        )
-        assert isinstance(callback, HfTokenFromEnv)
+        callback = self.replica_init(to_llm_config(model(), hf_token_env="MY_HF"))
         asyncio.run(callback.on_before_node_init())
         assert callback.ctx.runtime_env["env_vars"][HF_TOKEN] == "hf_secret"
         assert os.environ[HF_TOKEN] == "hf_secret"
 
-    def test_should_not_install_a_callback_when_the_token_is_already_in_hf_token(self) -> None:
-        config = to_llm_config(model(), hf_token_env=HF_TOKEN)
-        assert config.callback_config.callback_class is not HfTokenFromEnv
+    def test_should_leave_hf_token_alone_when_it_already_holds_the_token(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(HF_TOKEN, "hf_own")
+        callback = self.replica_init(to_llm_config(model(), hf_token_env=HF_TOKEN))
+        asyncio.run(callback.on_before_node_init())
+        assert callback.ctx.runtime_env == {} and os.environ[HF_TOKEN] == "hf_own"
+
+    @pytest.mark.parametrize(
+        ("source", "runs_download_task"),
+        [("/models/llama", False), ("./tiny", False), ("meta-llama/Llama-3.1-8B-Instruct", False),
+         ("s3://bucket/models/llama", True)],
+    )  # fmt: skip
+    def test_should_run_the_download_task_only_when_the_source_is_a_cloud_mirror(
+        self, source: str, runs_download_task: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+        callback = self.replica_init(to_llm_config(model(source=source), hf_token_env=""))
+        asyncio.run(callback.on_before_node_init())
+        assert callback.ctx.run_init_node is runs_download_task
+        # What the skipped task would have made (torch cannot make it without its parent).
+        assert (tmp_path / "torch" / "kernels").is_dir() is not runs_download_task
