@@ -15,7 +15,7 @@ export VLLM_HOST_IP := 127.0.0.1
 export RAY_NODE_IP_ADDRESS := 127.0.0.1
 
 .PHONY: help venv lock system-deps tiny-model crd-schemas values-table test test-fast test-chart \
-	test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop \
+	test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop serve-update \
 	loadtest-autoscale metrics-inventory chaos bench
 
 help: ## List the targets, by group
@@ -98,6 +98,9 @@ serve: venv tiny-model ## Run the chart's own serveConfigV2 on a local Ray: make
 
 serve-stop: venv ## Stop the Ray that `make serve` started
 	$(PY) tools/serve_local.py --stop
+
+serve-update: venv ## Apply changed values to the running `make serve`, as a RayService update: make serve-update VALUES="a.yaml b.yaml"
+	$(PY) tools/serve_local.py $(VALUES_ARGS) --update
 
 ##@ Measurements
 

@@ -246,6 +246,11 @@ class LocalRay:
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return None
 
+    def running_environment(self) -> dict[str, str]:
+        """The environment the running head was started with (every Ray process of it inherits it)."""
+        pid = self.running_pid()
+        return psutil.Process(pid).environ() if pid else {}
+
     def processes(self) -> list[psutil.Process]:
         """The head and every process under it (GCS, raylet, workers, vLLM engines), then the same
         of each worker node."""

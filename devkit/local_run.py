@@ -6,6 +6,7 @@ and stop the local run through this, so each runs exactly what a user's `make se
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -67,15 +68,19 @@ class LocalRun:
     def processes(self) -> list[psutil.Process]:
         return self.ray.processes()
 
+    def values_args(self) -> list[str]:
+        """serve_local.py's -f and --set arguments for this run's values."""
+        return [a for v in self.values_files for a in ("-f", v)] + [
+            a for s in self.set_values for a in ("--set", s)
+        ]
+
     def start(self, timeout_s: int = 900, quiet: bool = True) -> None:
         """serve_local.py --detach: returns once every application is RUNNING.
 
         `quiet=False` lets its progress through to this terminal instead of keeping it for the error.
         """
-        args = [a for v in self.values_files for a in ("-f", v)]
-        args += [a for s in self.set_values for a in ("--set", s)]
         proc = subprocess.run(
-            [sys.executable, str(SERVE_LOCAL), *args, "--detach", "--timeout", str(timeout_s)],
+            [sys.executable, str(SERVE_LOCAL), *self.values_args(), "--detach", "--timeout", str(timeout_s)],
             cwd=REPO, env=self.env, capture_output=quiet, text=True, timeout=timeout_s + 180,
         )  # fmt: skip
         if proc.returncode != 0:
@@ -83,6 +88,21 @@ class LocalRun:
             raise LocalRunFailed(
                 f"tools/serve_local.py exited with {proc.returncode}:\n{output}{self.ray.log_tail()}"
             )
+
+    def update(self, values_files: tuple[str, ...], timeout_s: int = 900) -> LocalRun:
+        """serve_local.py --update with other values files (and this run's --set values): Serve
+        applies what changed while the run keeps serving. The returned run has the new values."""
+        updated = dataclasses.replace(self, values_files=values_files)
+        args = [*updated.values_args(), "--update", "--timeout", str(timeout_s)]
+        proc = subprocess.run(
+            [sys.executable, str(SERVE_LOCAL), *args],
+            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout_s + 60,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise LocalRunFailed(
+                f"tools/serve_local.py --update exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return updated
 
     def stop(self) -> subprocess.CompletedProcess:
         """serve_local.py --stop: this run's process tree only (the pid file is in its state dir)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from devkit import REPO
-from devkit.helm import Rendered, render_chart  # the one module that calls Helm
+from devkit.helm import HelmRenderError, Rendered, render_chart  # the one module that calls Helm
 from devkit.local_ray import HOST, DeployFailed, LocalRay, Ports, http_json
 
 STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
@@ -36,7 +36,14 @@ SERVE_ENV_PREFIXES = ("RAY_SERVE_", "RAYLLM_")
 
 
 def render(values_files: list[str], set_values: list[str]) -> Rendered:
-    return render_chart(values_files=tuple(values_files), set_values=set_values or None)
+    """The chart's render, or SystemExit with what is wrong with the values (no traceback)."""
+    missing = [v for v in values_files if not Path(v).is_file()]
+    if missing:
+        raise SystemExit(f"no such values file: {', '.join(missing)}")
+    try:
+        return render_chart(values_files=tuple(values_files), set_values=set_values or None)
+    except HelmRenderError as err:
+        raise SystemExit(f"the chart refused these values:\n{err}") from None
 
 
 def serve_runtime_env(rendered: Rendered) -> dict[str, str]:
@@ -117,6 +124,36 @@ def wait_running(ray: LocalRay, timeout_s: float, out=sys.stdout) -> dict:
         raise SystemExit(str(err)) from None
 
 
+def restart_needed(rendered: Rendered, running_env: dict[str, str], running_workers: list[str]) -> list[str]:
+    """What a new render changes that only a new start applies: Serve's runtime variables (read when
+    Ray starts, like the head container's env) and the worker nodes. Empty: an update can apply it."""
+    wanted = serve_runtime_env(rendered)
+    running = {k: v for k, v in running_env.items() if k.startswith(SERVE_ENV_PREFIXES)}
+    changed = [f"{k}: {running.get(k)!r} -> {wanted.get(k)!r}" for k in sorted(wanted.keys() | running.keys())
+               if wanted.get(k) != running.get(k)]  # fmt: skip
+    names = [name for name, _, _ in worker_nodes(rendered)]
+    if names != running_workers:
+        changed.append(f"worker nodes: {running_workers} -> {names}")
+    return changed
+
+
+def update(ray: LocalRay, rendered: Rendered, timeout_s: float) -> dict:
+    """Deploy a new render onto the running local run, as KubeRay updates a RayService's serveConfigV2
+    in place: Serve restarts only the replicas whose code or arguments changed (a change of
+    autoscaling or replica options alone restarts nothing). Returns the applications once RUNNING."""
+    if ray.running_pid() is None:
+        raise SystemExit(f"no local run is up in {ray.state_dir}: start one with `make serve`")
+    changed = restart_needed(rendered, ray.running_environment(), sorted(ray.worker_pids()))
+    if changed:
+        raise SystemExit(
+            "these changes take a new start (`make serve-stop`, then `make serve`), not an update:\n  "
+            + "\n  ".join(changed)
+        )
+    # The PUT returns once the controller holds the new config: the statuses read next are its.
+    ray.deploy(with_http_options(rendered.serve_config_text, ray.ports, head_only=bool(ray.worker_pids())))
+    return wait_running(ray, timeout_s)
+
+
 def usage_text(ports: Ports, models: list[str], apps: dict) -> str:
     """What to paste next: endpoint, models, a curl and an openai example."""
     base = f"http://{HOST}:{ports.serve}"
@@ -156,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detach", action="store_true", help="return once RUNNING; stop with --stop")
     parser.add_argument("--stop", action="store_true", help="stop the Ray a previous run started")
     parser.add_argument(
+        "--update", action="store_true",
+        help="deploy the render onto the run already up (what changed restarts, the rest keeps serving)",
+    )  # fmt: skip
+    parser.add_argument(
         "--print-config", action="store_true", help="print the rendered serveConfigV2 and exit"
     )
     args = parser.parse_args(argv)
@@ -168,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     config_text = rendered.serve_config_text
     if args.print_config:
         sys.stdout.write(config_text)
+        return 0
+    if args.update:
+        apps = update(LocalRay(Ports.from_env(), STATE_DIR), rendered, args.timeout)
+        print(f"updated: {', '.join(sorted(apps))} RUNNING", flush=True)
         return 0
     ray = LocalRay(Ports.from_env(), STATE_DIR, env=serve_runtime_env(rendered))
     nodes = worker_nodes(rendered)

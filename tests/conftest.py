@@ -25,11 +25,13 @@ LIVE_FIXTURES = {
 }
 # The suites on the shared local run, in the order they use it (each after every test not on it):
 # the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the
-# bench and the end-to-end checks, the replica-kill fault (the run recovers from it), the stop last.
+# bench and the end-to-end checks, the autoscaling cycle (it updates the run to the autoscaling preset
+# and back), the replica-kill fault (the run recovers from it), the stop last.
 SHARED_RUN_ORDER = (
     "tests/monitoring/",
     "tests/bench/",
     "tests/e2e/test_local_run.py",
+    "tests/loadtest/test_autoscale_live.py",
     "tests/chaos/",
     "tests/e2e/test_shutdown.py",
 )

@@ -1,9 +1,11 @@
-"""The autoscaling proof, bounded for CI: `make loadtest-autoscale`'s command with CI bounds.
+"""The autoscaling proof, bounded for CI: `make loadtest-autoscale`'s checker on the session's shared
+local run (tests/conftest.py), updated in place to the autoscaling preset.
 
-`python -m loadtest.autoscale --start-local` starts the chart's local run with the autoscaling preset
-(LLMServer:tiny between 1 and 2 vLLM replicas) through tools/serve_local.py, drives one real cycle
-(baseline → step → hold until the second replica runs → drop → back to one replica), checks it and
-stops the run. Tests run in file order on that one cycle.
+The run is updated to values/local-cpu.yaml + values/local-cpu-autoscale.yaml (`serve_local.py
+--update`: only LLMServer's autoscaling options change, so Serve restarts nothing), `python -m
+loadtest.autoscale --dashboard-url …` drives one real cycle (baseline → step → hold until the second
+replica runs → drop → back to one replica) and checks it, and the run is updated back to the
+preset for the suites after this one. Tests run in file order on that one cycle.
 
 Why the verdict does not depend on machine speed: Serve sizes LLMServer:tiny as
 ceil(ongoing requests at the model / targetOngoingRequests 1), clamped to 1..2.
@@ -21,57 +23,49 @@ ceil(ongoing requests at the model / targetOngoingRequests 1), clamped to 1..2.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 
-import psutil
 import pytest
 import yaml
 
 from devkit import REPO
-from devkit.local_ray import LocalRay, Ports
+from devkit.local_run import LocalRun
 from devkit.loopback import is_loopback
 
-PORTS = Ports.free()
 # The preset's downscale delay: the scale-down may not be decided before it (one sample early).
 DOWNSCALE_DELAY_S = yaml.safe_load((REPO / "values" / "local-cpu-autoscale.yaml").read_text())[
     "modelDefaults"
 ]["deployment"]["autoscaling"]["downscaleDelayS"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TIMEOUT_S = 1800  # local run start (vLLM engines on 2 cores) + one cycle + stop
+TIMEOUT_S = 1200  # one cycle: a replica start (a vLLM engine on 2 cores), hold and drop bounds
+OVERLAY = "values/local-cpu-autoscale.yaml"
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(TIMEOUT_S + 120)]
+pytestmark = pytest.mark.timeout(TIMEOUT_S + 120)
 
 
 @pytest.fixture(scope="module")
-def cycle(tmp_path_factory):
-    """Run the checker once, watching every port the local run opens while replicas come and go."""
-    state = tmp_path_factory.mktemp("autoscale-run")
+def cycle(tmp_path_factory, local_run: LocalRun):
+    """Run the checker once on the updated run, watching every port it opens while replicas come and go."""
     out = tmp_path_factory.mktemp("autoscale-out")
-    env = {
-        **os.environ,
-        "RAY_VLLM_STATE_DIR": str(state),
-        **PORTS.as_env(),
-    }
+    autoscaling = local_run.update((*local_run.values_files, OVERLAY))
     cmd = [
-        sys.executable, "-m", "loadtest.autoscale", "--start-local",
+        sys.executable, "-m", "loadtest.autoscale", "--host", local_run.base_url,
+        "--dashboard-url", local_run.dashboard_url, "--metrics-url", local_run.metrics_url,
         "--locust-config", "loadtest/autoscale-local.conf", "--settle-s", "3",
         "--max-replica-start-s", "300", "--ready-timeout-s", "300", "--out", str(out),
     ]  # fmt: skip
+    env = {**local_run.env, "RAY_AUTH_TOKEN": local_run.token}
     checker = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    local_run = LocalRay(PORTS, state)  # the one the checker starts, seen through its pid file
     seen: set[tuple[str, int]] = set()
-    pids: set[int] = set()
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(2):  # ends with the checker
-            pids.update(p.pid for p in local_run.processes())
-            seen.update(local_run.listening())
+            seen.update(local_run.ray.listening())
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -82,6 +76,8 @@ def cycle(tmp_path_factory):
         watcher.join(timeout=30)
         if checker.poll() is None:
             checker.kill()
+        # Back to the preset for the suites after this one (a lightweight update again).
+        autoscaling.update(local_run.values_files)
     summary_file = out / "summary.json"
     return {
         "code": checker.returncode,
@@ -89,15 +85,7 @@ def cycle(tmp_path_factory):
         "summary": json.loads(summary_file.read_text()) if summary_file.exists() else {},
         "out": out,
         "listening": seen,
-        "pids": pids,
     }
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 class TestAutoscalingCycle:
@@ -131,10 +119,9 @@ class TestAutoscalingCycle:
             == cycle["summary"]["load"]["requests"]
         )
 
-    def test_should_listen_only_on_loopback_when_replicas_scale(self, cycle):
-        assert {listener.port for listener in cycle["listening"]} >= {PORTS.serve, PORTS.dashboard}
+    def test_should_listen_only_on_loopback_when_replicas_scale(self, cycle, local_run: LocalRun):
+        assert {listener.port for listener in cycle["listening"]} >= {
+            local_run.ports.serve,
+            local_run.ports.dashboard,
+        }
         assert [str(s) for s in cycle["listening"] if not is_loopback(s.ip)] == []
-
-    def test_should_leave_no_process_when_the_check_is_over(self, cycle):
-        assert cycle["pids"], "the watcher never saw the local run"
-        assert [pid for pid in cycle["pids"] if alive(pid)] == []
