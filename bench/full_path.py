@@ -25,7 +25,6 @@ from bench.local_run import (
     MODEL,
     add_variant_options,
     chart_local_run,
-    engine_core,
     process_named,
     variant,
 )
@@ -33,6 +32,7 @@ from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_vllm
 from bench.windows import compare, window_metrics
 from devkit.loopback import off_loopback
+from devkit.processes import engine_core
 from serve_app.config import llm_deployment_name
 
 LOCAL, VLLM = "chart-local-run", "vllm"

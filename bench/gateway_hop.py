@@ -39,13 +39,13 @@ from bench.local_run import (
     MODEL,
     add_variant_options,
     chart_local_run,
-    engine_core,
     process_named,
     variant,
 )
 from bench.stats import Target, difference, interleaved, ratio, summary, table, targets_table
 from devkit.local_ray import HOST
 from devkit.loopback import off_loopback
+from devkit.processes import engine_core
 from loadtest.openai_wire import CHAT_PATH, build_chat_body
 from serve_app.config import GATEWAY_DEPLOYMENT, llm_deployment_name
 

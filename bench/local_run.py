@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import psutil
 
 from devkit.local_ray import Ports
 from devkit.local_run import LocalRun
+from devkit.processes import has_title
 from devkit.serve_local import STATE_DIR
 
 PRESET = "values/local-cpu.yaml"
@@ -75,36 +75,7 @@ def chart_local_run(
 
 def process_named(run: LocalRun, name: str) -> psutil.Process:
     """The one process of the run titled `ray::<name>` (Ray appends `.<method>` while one runs)."""
-    found = [p for p in run.processes() if ray_title(cmdline(p)) == name]
+    found = [p for p in run.processes() if has_title(p, f"ray::{name}")]
     if len(found) != 1:
         raise LookupError(f"expected one process titled ray::{name}, found {len(found)}")
     return found[0]
-
-
-def engine_core(server: psutil.Process, timeout_s: float = 120) -> psutil.Process:
-    """The vLLM engine-core process (titled VLLM::EngineCore) under a server process: the API server
-    or an LLMServer replica. Waited for: a replica Serve has just started or replaced spawns it late."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        children = server.children(recursive=True)
-        cores = [p for p in children if cmdline(p)[:1] and cmdline(p)[0].startswith("VLLM::EngineCore")]
-        if len(cores) == 1:
-            return cores[0]
-        if time.monotonic() > deadline:
-            found = [(p.pid, cmdline(p)[:1]) for p in children]
-            raise LookupError(f"expected one VLLM::EngineCore under pid {server.pid}, found: {found}")
-        time.sleep(1)
-
-
-def ray_title(cmdline: list[str]) -> str | None:
-    """`ServeReplica:llm:LLMServer:tiny` of the process title `ray::ServeReplica:llm:LLMServer:tiny.chat`."""
-    if not cmdline or not cmdline[0].startswith("ray::"):
-        return None
-    return cmdline[0].removeprefix("ray::").split(".", 1)[0]
-
-
-def cmdline(process: psutil.Process) -> list[str]:
-    """A process's command line, empty once it has gone or cannot be read."""
-    with contextlib.suppress(psutil.Error):
-        return process.cmdline()
-    return []

@@ -20,28 +20,14 @@ from dataclasses import dataclass, field
 import psutil
 
 from devkit.local_ray import HOST, LocalRay, process_tree
+from devkit.processes import ENGINE_CORE, descendants, engine_cores, has_title
 
 LLM_APP = "llm"
 GATEWAY = "OpenAiGateway"
-ENGINE_CORE = "VLLM::EngineCore"
 
 
 class FaultTargetMissing(RuntimeError):
     """The process a fault should hit is not in the local run's tree."""
-
-
-def title(proc: psutil.Process) -> str:
-    """The process title: Ray and vLLM set argv[0] (`ray::ServeReplica:llm:LLMServer:tiny.<method>`)."""
-    with contextlib.suppress(psutil.Error):
-        cmdline = proc.cmdline()
-        return cmdline[0] if cmdline else proc.name()
-    return ""
-
-
-def has_title(proc: psutil.Process, name: str) -> bool:
-    """Exactly `name`, or `name.<method>` while an actor task runs: `...:tiny` must not match `...:tiny-b`."""
-    found = title(proc).strip()
-    return found == name or found.startswith(f"{name}.")
 
 
 def replica_title(deployment: str, app: str = LLM_APP) -> str:
@@ -51,18 +37,6 @@ def replica_title(deployment: str, app: str = LLM_APP) -> str:
 def replicas(ray: LocalRay, deployment: str, app: str = LLM_APP) -> list[psutil.Process]:
     name = replica_title(deployment, app)
     return sorted((p for p in ray.processes() if has_title(p, name)), key=lambda p: p.pid)
-
-
-def engine_cores(replica: psutil.Process) -> list[psutil.Process]:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        return [p for p in replica.children(recursive=True) if has_title(p, ENGINE_CORE)]
-    return []
-
-
-def descendants(proc: psutil.Process) -> list[psutil.Process]:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        return proc.children(recursive=True)
-    return []
 
 
 def kill_all(procs: list[psutil.Process]) -> None:
