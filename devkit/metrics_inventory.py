@@ -36,6 +36,9 @@ SPORADIC = {
     "ray_grpc_server_req_failed": "Ray's internal gRPC servers failed requests (an overloaded node)",
     "ray_memory_manager_worker_eviction": "Ray's memory monitor killed a worker (memory pressure)",
     "ray_unintentional_worker_failures": "a worker process died unexpectedly",
+    "ray_internal_num_processes_skipped_job_mismatch": (
+        "a lease passed over an idle worker of another job (which workers idle when: timing)"
+    ),
 }
 ENDPOINTS = {
     "metrics": "Ray's metrics agent on every node (--metrics-export-port; 8080 in KubeRay pods)",
