@@ -11,7 +11,7 @@ from ray._common.utils import import_attr
 from ray.serve.schema import ServeDeploySchema
 
 from devkit.helm import render_chart
-from devkit.presets import PRESETS
+from devkit.presets import RAYSERVICE_PRESETS as PRESETS
 from serve_app.config import GATEWAY_DEPLOYMENT, RoutingConfig
 
 NODE_GROUP = "ray.io/node-group"

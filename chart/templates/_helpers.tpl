@@ -163,3 +163,25 @@ dash-metrics: 44227
 - sourceLabels: [__meta_kubernetes_pod_label_ray_io_cluster]
   targetLabel: ray_io_cluster
 {{- end -}}
+
+{{/* ray-vllm.secretEnv: EnvVar list items read from Secrets, never from values; pass a list of (list "NAME" "secret" "key"). */}}
+{{- define "ray-vllm.secretEnv" -}}
+{{- range . }}
+- name: {{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ index . 1 }}
+      key: {{ index . 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* ray-vllm.apiBackend: `service` and `port` of the OpenAI endpoint: Serve's Service, or standalone the one model's vLLM Service (the preflight allows one model behind an Ingress). */}}
+{{- define "ray-vllm.apiBackend" -}}
+{{- if eq .Values.mode "standalone" -}}
+service: {{ include "ray-vllm.standaloneName" (list . (index .Values.models 0).name) }}
+port: {{ .Values.standalone.port }}
+{{- else -}}
+service: {{ include "ray-vllm.rayServiceName" . }}-serve-svc
+port: 8000
+{{- end -}}
+{{- end -}}

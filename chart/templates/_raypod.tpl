@@ -13,13 +13,7 @@
 {{- if and .Values.rag.enabled .Values.rag.milvus.tokenSecret.name -}}
 {{- $refs = append $refs (list $env.milvusToken .Values.rag.milvus.tokenSecret.name .Values.rag.milvus.tokenSecret.key) -}}
 {{- end -}}
-{{- range $refs }}
-- name: {{ index . 0 }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ index . 1 }}
-      key: {{ index . 2 }}
-{{- end }}
+{{- include "ray-vllm.secretEnv" $refs }}
 - name: RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD
   value: {{ .Values.serveRuntime.userCodeInSeparateThread | ternary "1" "0" | quote }}
 - name: RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP

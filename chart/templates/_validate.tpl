@@ -268,6 +268,62 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- $errors = append $errors "monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true, which scrapes every Ray pod twice; enable only one" -}}
 {{- end -}}
 
+{{- /* Standalone mode: what only the Ray Serve gateway does is refused in the README's "Which mode" terms. */ -}}
+{{- if eq $v.mode "standalone" -}}
+{{- $use := "use mode rayservice (README \"Which mode\")" -}}
+{{- range $section := list "aliases" "sizeTiers" "canaries" -}}
+{{- if index $v.routing $section -}}
+{{- $errors = append $errors (printf "routing.%s: several names behind one endpoint need the Ray Serve gateway, and standalone mode gives each model its own endpoint; %s or remove routing.%s" $section $use $section) -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.rag.enabled -}}
+{{- $errors = append $errors (printf "rag.enabled: RAG is a pipeline of Ray Serve deployments (embedder, retrieval, generation); %s or set rag.enabled=false" $use) -}}
+{{- end -}}
+{{- if and $v.ingress.api.enabled (gt (len $models) 1) -}}
+{{- $errors = append $errors (printf "ingress.api: standalone mode has one endpoint per model and the Ingress fronts one, but %d models are set; %s to serve them behind one endpoint, or keep one model" (len $models) $use) -}}
+{{- end -}}
+{{- range $key, $on := dict "ingress.dashboard.enabled" $v.ingress.dashboard.enabled "karpenter.headPool.enabled" (and $v.karpenter.enabled $v.karpenter.headPool.enabled) "gcsFaultTolerance.enabled" $v.gcsFaultTolerance.enabled -}}
+{{- if $on -}}
+{{- $errors = append $errors (printf "%s: standalone mode runs no Ray (no head, dashboard or GCS); set it false" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.monitoring.serviceMonitor.enabled -}}
+{{- $errors = append $errors "monitoring.serviceMonitor.enabled: its Service selects Ray's metrics ports; in standalone mode use monitoring.podMonitor.enabled=true" -}}
+{{- end -}}
+{{- $slugs := dict -}}
+{{- range $i, $m := $models -}}
+{{- $key := printf "models[%d]" $i -}}
+{{- $slug := include "ray-vllm.modelSlug" $m.name -}}
+{{- if hasKey $slugs $slug -}}
+{{- $errors = append $errors (printf "%s.name: %q and %s both name their Deployment and Service %q (lowercase, other characters become -); rename one of them" $key $m.name (get $slugs $slug) (include "ray-vllm.standaloneName" (list $root $m.name))) -}}
+{{- else -}}
+{{- $_ := set $slugs $slug (printf "%s.name %q" $key $m.name) -}}
+{{- end -}}
+{{- if $m.lora -}}
+{{- $errors = append $errors (printf "%s.lora: loading LoRA adapters from %s per request is Ray Serve LLM's; %s or set lora to null" $key $m.lora.dynamicLoraLoadingPath $use) -}}
+{{- end -}}
+{{- $entry := get $groupByName ($m.workerGroup | default "") -}}
+{{- if and $entry (ne $m.accelerator "cpu") (lt (int $m.tensorParallelSize) (int $entry.group.gpusPerPod)) -}}
+{{- $errors = append $errors (printf "%s.tensorParallelSize (%d) is less than workerGroups[%d].gpusPerPod (%d): a standalone pod runs one engine on all its GPUs, so %d would sit idle; set tensorParallelSize to %d, use a group with %d GPUs per pod, or %s to share a pod's GPUs between models" $key (int $m.tensorParallelSize) (int $entry.index) (int $entry.group.gpusPerPod) (sub (int $entry.group.gpusPerPod) (int $m.tensorParallelSize)) (int $entry.group.gpusPerPod) (int $m.tensorParallelSize) $use) -}}
+{{- end -}}
+{{- $a := $m.deployment.autoscaling -}}
+{{- if $a.enabled -}}
+{{- $type := $v.standalone.autoscaling.type -}}
+{{- if and (eq $type "hpa") (lt (int $a.minReplicas) 1) -}}
+{{- $errors = append $errors (printf "%s.deployment.autoscaling.minReplicas is 0, but a HorizontalPodAutoscaler keeps at least 1; set it to 1 or use standalone.autoscaling.type=keda to scale to zero" $key) -}}
+{{- end -}}
+{{- if and (eq $type "keda") (not $v.monitoring.podMonitor.enabled) -}}
+{{- $errors = append $errors (printf "%s.deployment.autoscaling: KEDA reads vLLM's load from the Prometheus the PodMonitor feeds, which is off; set monitoring.podMonitor.enabled=true, or standalone.autoscaling.type=hpa with a metrics adapter" $key) -}}
+{{- end -}}
+{{- range $field := list "upscaleDelayS" "downscaleDelayS" -}}
+{{- if gt (int (index $a $field)) 3600 -}}
+{{- $errors = append $errors (printf "%s.deployment.autoscaling.%s (%d) is over 3600, the longest stabilization window Kubernetes' autoscaler takes in standalone mode; lower it" $key $field (int (index $a $field))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- $errors = concat $errors $deploymentProblems.errors -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nray-vllm: %d problem(s) in the values:\n- %s\n" (len $errors) (join "\n- " $errors)) -}}

@@ -73,3 +73,32 @@ class TestNetworkPolicy:
 
     def test_should_not_render_when_disabled(self):
         assert render_chart(set_values={"networkPolicy.enabled": False}).of_kind("NetworkPolicy") == []
+
+
+STANDALONE = (VALUES_DIR / "standalone-g6e.yaml",)
+
+
+class TestStandaloneNetworkPolicy:
+    def test_should_open_only_vllms_port_on_the_vllm_pods_when_standalone(self):
+        spec = _policy(STANDALONE)
+        assert spec == {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "ray-vllm",
+                    "app.kubernetes.io/instance": "llm",
+                    "app.kubernetes.io/component": "vllm-server",
+                }
+            },
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"port": 8000, "protocol": "TCP"}]}],
+        }
+
+    def test_should_add_the_scrapers_and_the_helm_test_to_the_listed_peers_when_standalone(self):
+        nginx = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+        (rule,) = _policy(STANDALONE, {"networkPolicy.serveFrom": [nginx]})["ingress"]
+        helm_test = {"app.kubernetes.io/name": "ray-vllm", "app.kubernetes.io/instance": "llm", "app.kubernetes.io/component": "helm-test"}
+        assert rule["from"] == [
+            nginx,
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+            {"podSelector": {"matchLabels": helm_test}},
+        ]

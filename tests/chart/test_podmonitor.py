@@ -1,6 +1,7 @@
 """templates/podmonitor.yaml: Prometheus scrapes every metrics port of every Ray pod."""
 
 from devkit.helm import render_chart
+from devkit.presets import VALUES_DIR
 
 ENABLED = {"monitoring.podMonitor.enabled": True}
 RAY_CLUSTER_LABELS = [
@@ -41,3 +42,26 @@ class TestPodMonitor:
 
     def test_should_not_render_when_disabled(self):
         assert render_chart().of_kind("PodMonitor") == []
+
+
+class TestStandalonePodMonitor:
+    def test_should_scrape_vllms_port_on_the_vllm_pods_when_standalone(self):
+        spec = render_chart((VALUES_DIR / "standalone-g6e.yaml",)).get("PodMonitor")["spec"]
+        assert spec["selector"] == {
+            "matchLabels": {
+                "app.kubernetes.io/name": "ray-vllm",
+                "app.kubernetes.io/instance": "llm",
+                "app.kubernetes.io/component": "vllm-server",
+            }
+        }
+        assert spec["podMetricsEndpoints"] == [
+            {
+                "port": "http",
+                "path": "/metrics",
+                "interval": "15s",
+                "relabelings": [{"targetLabel": "ray_io_cluster", "replacement": "llm-ray-vllm"}],
+                "metricRelabelings": [
+                    {"sourceLabels": ["__name__"], "regex": "vllm:(.+)", "targetLabel": "__name__", "replacement": "ray_vllm_${1}"}
+                ],
+            }
+        ]

@@ -4,7 +4,7 @@ import jmespath
 import pytest
 
 from devkit.helm import render_chart
-from devkit.presets import PRESETS, VALUES_DIR
+from devkit.presets import PRESETS, RAYSERVICE_PRESETS, VALUES_DIR
 from serve_app.config import GATEWAY_DEPLOYMENT, GatewayArgs, llm_deployment_name
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
@@ -39,7 +39,7 @@ class TestServeApplications:
             ["rag", "/rag", "serve_app.apps:build_rag_app"],
         ]
 
-    @pytest.mark.parametrize("preset", sorted(PRESETS))
+    @pytest.mark.parametrize("preset", sorted(RAYSERVICE_PRESETS))
     def test_should_name_one_llmserver_deployment_per_model_plus_the_gateway_when_a_preset_is_rendered(
         self, preset
     ):

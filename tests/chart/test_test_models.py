@@ -24,6 +24,15 @@ class TestModelsTestHook:
         for model in ("llama-3.2-3b", "llama-3.1-8b", "qwen2.5-32b"):
             assert f"grep -qF '\"{model}\"'" in script
 
+    def test_should_call_each_models_vllm_service_when_standalone(self):
+        two = [{"name": "a", "source": "./m", "accelerator": "cpu"}, {"name": "b", "source": "./m", "accelerator": "cpu"}]
+        files = (VALUES_DIR / "local-cpu.yaml", VALUES_DIR / "local-cpu-standalone.yaml")
+        script = _pod(files, {"models": two})["spec"]["containers"][0]["args"][0]
+        for model in ("a", "b"):
+            assert f"http://llm-ray-vllm-vllm-{model}.default.svc:8000/v1/models)" in script
+            assert f"grep -qF '\"{model}\"'" in script
+        assert "serve-svc" not in script
+
     def test_should_send_an_api_key_from_the_secret_when_api_keys_are_on(self):
         (container,) = _pod((VALUES_DIR / "g6e-multi-model.yaml",))["spec"]["containers"]
         assert container["env"] == [
