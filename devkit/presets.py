@@ -11,6 +11,8 @@ PRESETS: dict[str, tuple[Path, ...]] = {
     for path in sorted(VALUES_DIR.glob("*.yaml"))
 }
 # The presets of each `mode` (values.yaml's default is rayservice).
-STANDALONE_PRESETS = {name: files for name, files in PRESETS.items() if user_values(files).get("mode") == "standalone"}
+STANDALONE_PRESETS = {
+    name: files for name, files in PRESETS.items() if user_values(files).get("mode") == "standalone"
+}
 RAYSERVICE_PRESETS = {name: files for name, files in PRESETS.items() if name not in STANDALONE_PRESETS}
 KUBE_VERSIONS = ("1.30", "1.34")

@@ -51,6 +51,9 @@ ray-vllm/model: {{ include "ray-vllm.modelSlug" (index . 1) }}
 {{- $s := .root.Values.standalone -}}
 {{- $e := $m.engine -}}
 {{- $out := dict "args" (list "--model" $m.source "--served-model-name" $m.name "--host" $s.host "--port" (toString $s.port)) -}}
+{{- if not $s.accessLog -}}
+{{- $_ := set $out "args" (append $out.args "--disable-uvicorn-access-log") -}}
+{{- end -}}
 {{- include "ray-vllm.vllmFlag" (dict "out" $out "name" "tokenizer" "value" $m.tokenizerSource) -}}
 {{- include "ray-vllm.vllmFlag" (dict "out" $out "name" "tensor_parallel_size" "value" $m.tensorParallelSize) -}}
 {{- range $name, $key := dict "max_model_len" "maxModelLen" "gpu_memory_utilization" "gpuMemoryUtilization" "dtype" "dtype" "enforce_eager" "enforceEager" "max_num_seqs" "maxNumSeqs" -}}

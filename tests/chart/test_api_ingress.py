@@ -36,7 +36,9 @@ class TestApiIngress:
     def test_should_route_to_the_models_vllm_service_when_standalone(self):
         ingress = render_chart((VALUES_DIR / "standalone-g6e.yaml",)).get("Ingress", "llm-ray-vllm-api")
         (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
-        assert path["backend"] == {"service": {"name": "llm-ray-vllm-vllm-llama-3-1-8b", "port": {"number": 8000}}}
+        assert path["backend"] == {
+            "service": {"name": "llm-ray-vllm-vllm-llama-3-1-8b", "port": {"number": 8000}}
+        }
 
     def test_should_not_render_when_disabled(self):
         names = [i["metadata"]["name"] for i in render_chart().of_kind("Ingress")]

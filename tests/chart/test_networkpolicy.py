@@ -96,7 +96,11 @@ class TestStandaloneNetworkPolicy:
     def test_should_add_the_scrapers_and_the_helm_test_to_the_listed_peers_when_standalone(self):
         nginx = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
         (rule,) = _policy(STANDALONE, {"networkPolicy.serveFrom": [nginx]})["ingress"]
-        helm_test = {"app.kubernetes.io/name": "ray-vllm", "app.kubernetes.io/instance": "llm", "app.kubernetes.io/component": "helm-test"}
+        helm_test = {
+            "app.kubernetes.io/name": "ray-vllm",
+            "app.kubernetes.io/instance": "llm",
+            "app.kubernetes.io/component": "helm-test",
+        }
         assert rule["from"] == [
             nginx,
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},

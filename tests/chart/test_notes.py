@@ -19,6 +19,8 @@ class TestNotes:
         assert "helm test llm -n default" in notes
 
     def test_should_give_each_models_endpoint_and_no_ray_when_standalone(self):
-        notes = render_chart((VALUES_DIR / "local-cpu.yaml", VALUES_DIR / "local-cpu-standalone.yaml"), namespace="llm").notes
+        notes = render_chart(
+            (VALUES_DIR / "local-cpu.yaml", VALUES_DIR / "local-cpu-standalone.yaml"), namespace="llm"
+        ).notes
         assert "tiny: kubectl -n llm port-forward svc/llm-ray-vllm-vllm-tiny 8000:8000" in notes
         assert "Ray" not in notes.replace("ray-vllm", "")

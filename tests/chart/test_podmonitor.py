@@ -61,7 +61,12 @@ class TestStandalonePodMonitor:
                 "interval": "15s",
                 "relabelings": [{"targetLabel": "ray_io_cluster", "replacement": "llm-ray-vllm"}],
                 "metricRelabelings": [
-                    {"sourceLabels": ["__name__"], "regex": "vllm:(.+)", "targetLabel": "__name__", "replacement": "ray_vllm_${1}"}
+                    {
+                        "sourceLabels": ["__name__"],
+                        "regex": "vllm:(.+)",
+                        "targetLabel": "__name__",
+                        "replacement": "ray_vllm_${1}",
+                    }
                 ],
             }
         ]

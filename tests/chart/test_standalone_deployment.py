@@ -23,9 +23,17 @@ ENGINE_CASES = {
     "extra-scalars": {"extraArgs": {"kv_cache_memory_bytes": 268435456, "seed": 7, "cpu_offload_gb": 1.5}},
     "extra-bools": {"extraArgs": {"enable_prefix_caching": False, "enable_chunked_prefill": True}},
     "extra-string-and-dict": {
-        "extraArgs": {"quantization": "fp8", "hf_overrides": {"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}}
+        "extraArgs": {
+            "quantization": "fp8",
+            "hf_overrides": {"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}},
+        }
     },
-    "extra-list": {"extraArgs": {"allowed_media_domains": ["a.example", "b.example"], "cudagraph_capture_sizes": [1, 2, 4]}},
+    "extra-list": {
+        "extraArgs": {
+            "allowed_media_domains": ["a.example", "b.example"],
+            "cudagraph_capture_sizes": [1, 2, 4],
+        }
+    },
 }
 
 
@@ -60,7 +68,7 @@ def _assert_same_engine(values_files, set_values):
     assert len(flags) == len(configs)
     for config, args in zip(configs, flags, strict=True):
         parsed = _parse(args)
-        # A `./` path is the pod's working directory to vLLM and $MODEL_ROOT's to serve_app (make serve: the same).
+        # A `./` path is the pod's working directory to vLLM, $MODEL_ROOT to serve_app (make serve: the same).
         assert resolve_path(parsed.model) == config.model_loading_config.model_source
         assert parsed.served_model_name == [config.model_loading_config.model_id]
         engine = {key: getattr(parsed, key) for key in config.engine_kwargs}
@@ -75,10 +83,25 @@ class TestDeployment:
         assert container["command"] == ["python", "-m", "vllm.entrypoints.openai.api_server"]
         assert container["args"] == [
             "--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama-3.1-8b",
-            "--host", "0.0.0.0", "--port", "8000", "--tensor-parallel-size", "1",
+            "--host", "0.0.0.0", "--port", "8000", "--disable-uvicorn-access-log",
+            "--tensor-parallel-size", "1",
             "--dtype", "auto", "--no-enforce-eager", "--gpu-memory-utilization", "0.9",
             "--max-model-len", "16384", "--max-num-seqs", "256",
         ]  # fmt: skip
+
+    def test_should_keep_vllms_access_log_when_asked(self):
+        args = _container(render_chart(STANDALONE, {"standalone.accessLog": True}))["args"]
+        assert "--disable-uvicorn-access-log" not in args
+        assert args[:8] == [
+            "--model",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--served-model-name",
+            "llama-3.1-8b",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8000",
+        ]
 
     def test_should_size_the_pod_by_its_worker_group_when_standalone(self):
         rendered = render_chart(STANDALONE)
@@ -126,9 +149,15 @@ class TestDeployment:
         assert spec["replicas"] == 3
 
     def test_should_render_one_deployment_per_model_without_ray_when_standalone(self):
-        two = [{"name": "a/B.1", "source": "./m", "accelerator": "cpu"}, {"name": "c", "source": "./m", "accelerator": "cpu"}]
+        two = [
+            {"name": "a/B.1", "source": "./m", "accelerator": "cpu"},
+            {"name": "c", "source": "./m", "accelerator": "cpu"},
+        ]
         rendered = render_chart(LOCAL, {"models": two})
-        assert [d["metadata"]["name"] for d in rendered.of_kind("Deployment")] == ["llm-ray-vllm-vllm-a-b-1", "llm-ray-vllm-vllm-c"]
+        assert [d["metadata"]["name"] for d in rendered.of_kind("Deployment")] == [
+            "llm-ray-vllm-vllm-a-b-1",
+            "llm-ray-vllm-vllm-c",
+        ]
         assert rendered.of_kind("RayService") == []
 
     def test_should_render_no_deployment_when_rayservice(self):
@@ -138,7 +167,12 @@ class TestDeployment:
 class TestEngineFlags:
     @pytest.mark.parametrize("preset", ["standalone-g6e", "local-cpu-standalone", "local-cpu-chaos"])
     def test_should_give_vllm_the_engine_ray_serve_llm_gets_when_a_preset_is_rendered(self, preset):
-        single_model = {"routing.aliases": None, "routing.sizeTiers": None, "routing.canaries": None, "rag.enabled": False}
+        single_model = {
+            "routing.aliases": None,
+            "routing.sizeTiers": None,
+            "routing.canaries": None,
+            "rag.enabled": False,
+        }
         _assert_same_engine(PRESETS[preset], single_model)
 
     @pytest.mark.parametrize("engine", list(ENGINE_CASES.values()), ids=list(ENGINE_CASES))

@@ -11,7 +11,11 @@ class TestHorizontalPodAutoscaler:
     def test_should_scale_the_deployment_on_ongoing_requests_per_pod_when_hpa_is_chosen(self):
         spec = render_chart(STANDALONE, HPA).get("HorizontalPodAutoscaler")["spec"]
         assert spec == {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm-ray-vllm-vllm-llama-3-1-8b"},
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "llm-ray-vllm-vllm-llama-3-1-8b",
+            },
             "minReplicas": 1,
             "maxReplicas": 6,
             "metrics": [

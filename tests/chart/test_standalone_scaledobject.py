@@ -15,7 +15,9 @@ class TestScaledObject:
         assert (spec["pollingInterval"], spec["cooldownPeriod"]) == (15, 600)
 
     def test_should_hold_load_for_the_models_delays_when_scaling(self):
-        behavior = render_chart(STANDALONE).get("ScaledObject")["spec"]["advanced"]["horizontalPodAutoscalerConfig"]
+        behavior = render_chart(STANDALONE).get("ScaledObject")["spec"]["advanced"][
+            "horizontalPodAutoscalerConfig"
+        ]
         assert behavior == {
             "behavior": {
                 "scaleUp": {"stabilizationWindowSeconds": 30},
@@ -29,7 +31,8 @@ class TestScaledObject:
             "type": "prometheus",
             "metadata": {
                 "serverAddress": "http://kube-prometheus-stack-prometheus.monitoring:9090",
-                "query": f"sum(ray_vllm_num_requests_running{SELECTOR}) + sum(ray_vllm_num_requests_waiting{SELECTOR})",
+                "query": f"sum(ray_vllm_num_requests_running{SELECTOR})"
+                f" + sum(ray_vllm_num_requests_waiting{SELECTOR})",
                 "threshold": "32",
             },
         }

@@ -25,7 +25,10 @@ class TestStandaloneService:
         assert service["spec"]["ports"] == [{"name": "http", "port": 9000, "targetPort": "http"}]
 
     def test_should_render_one_service_per_model_when_several_models_are_set(self):
-        two = [{"name": "a", "source": "./m", "accelerator": "cpu"}, {"name": "b", "source": "./m", "accelerator": "cpu"}]
+        two = [
+            {"name": "a", "source": "./m", "accelerator": "cpu"},
+            {"name": "b", "source": "./m", "accelerator": "cpu"},
+        ]
         services = render_chart(PRESETS["local-cpu-standalone"], {"models": two}).of_kind("Service")
         assert [s["metadata"]["name"] for s in services] == ["llm-ray-vllm-vllm-a", "llm-ray-vllm-vllm-b"]
 

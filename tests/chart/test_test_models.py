@@ -25,7 +25,10 @@ class TestModelsTestHook:
             assert f"grep -qF '\"{model}\"'" in script
 
     def test_should_call_each_models_vllm_service_when_standalone(self):
-        two = [{"name": "a", "source": "./m", "accelerator": "cpu"}, {"name": "b", "source": "./m", "accelerator": "cpu"}]
+        two = [
+            {"name": "a", "source": "./m", "accelerator": "cpu"},
+            {"name": "b", "source": "./m", "accelerator": "cpu"},
+        ]
         files = (VALUES_DIR / "local-cpu.yaml", VALUES_DIR / "local-cpu-standalone.yaml")
         script = _pod(files, {"models": two})["spec"]["containers"][0]["args"][0]
         for model in ("a", "b"):

@@ -32,9 +32,19 @@ SCHEMA_CASES = [
     ("digest-format", (), {"image.digest": "latest"}, "at '/image/digest'"),
     ("ray-version-format", (), {"rayVersion": "latest"}, "at '/rayVersion'"),
     ("mode-unknown", (), {"mode": "serverless"}, "at '/mode'"),
-    ("standalone-autoscaler-unknown", (), {"standalone.autoscaling.type": "vpa"}, "at '/standalone/autoscaling/type'"),
+    (
+        "standalone-autoscaler-unknown",
+        (),
+        {"standalone.autoscaling.type": "vpa"},
+        "at '/standalone/autoscaling/type'",
+    ),
     ("standalone-port-out-of-range", (), {"standalone.port": 70000}, "at '/standalone/port'"),
-    ("standalone-prometheus-not-a-url", (), {"standalone.autoscaling.prometheusAddress": "prometheus:9090"}, "at '/standalone/autoscaling/prometheusAddress'"),
+    (
+        "standalone-prometheus-not-a-url",
+        (),
+        {"standalone.autoscaling.prometheusAddress": "prometheus:9090"},
+        "at '/standalone/autoscaling/prometheusAddress'",
+    ),
     (
         "serve-runtime-not-boolean",
         (),
@@ -371,7 +381,10 @@ PREFLIGHT_CASES = [
 ]
 
 
-TWO_CPU_MODELS = [{"name": "tiny.b", "source": "./m", "accelerator": "cpu"}, {"name": "tiny-b", "source": "./m", "accelerator": "cpu"}]
+TWO_CPU_MODELS = [
+    {"name": "tiny.b", "source": "./m", "accelerator": "cpu"},
+    {"name": "tiny-b", "source": "./m", "accelerator": "cpu"},
+]
 STANDALONE_CASES = [
     ("standalone-aliases", STANDALONE, {"routing.aliases": {"chat": "llama-3.1-8b"}},
      "routing.aliases: several names behind one endpoint need the Ray Serve gateway"),
@@ -380,25 +393,32 @@ STANDALONE_CASES = [
     ("standalone-rag", STANDALONE, {"rag.enabled": True, "rag.model": "llama-3.1-8b"},
      "rag.enabled: RAG is a pipeline of Ray Serve deployments"),
     ("standalone-ingress-several-models", LOCAL_STANDALONE,
-     {"models": [{"name": "a", "source": "./m", "accelerator": "cpu"}, {"name": "b", "source": "./m", "accelerator": "cpu"}],
+     {"models": [{"name": "a", "source": "./m", "accelerator": "cpu"},
+                 {"name": "b", "source": "./m", "accelerator": "cpu"}],
       "ingress.api.enabled": True, "ingress.api.host": "llm.example.com"},
-     "ingress.api: standalone mode has one endpoint per model and the Ingress fronts one, but 2 models are set"),
-    ("standalone-dashboard", STANDALONE, DASHBOARD | {"ingress.dashboard.allowedSourceRanges": ["10.0.0.0/8"]},
+     "ingress.api: standalone mode has one endpoint per model and the Ingress fronts one, but 2 models"),
+    ("standalone-dashboard", STANDALONE,
+     DASHBOARD | {"ingress.dashboard.allowedSourceRanges": ["10.0.0.0/8"]},
      "ingress.dashboard.enabled: standalone mode runs no Ray"),
     ("standalone-head-pool", STANDALONE, {"karpenter.headPool.enabled": True},
      "karpenter.headPool.enabled: standalone mode runs no Ray"),
     ("standalone-gcs", STANDALONE,
-     {"gcsFaultTolerance.enabled": True, "gcsFaultTolerance.redisAddress": "redis:6379", "gcsFaultTolerance.redisPasswordSecret.name": "redis"},
+     {"gcsFaultTolerance.enabled": True, "gcsFaultTolerance.redisAddress": "redis:6379",
+      "gcsFaultTolerance.redisPasswordSecret.name": "redis"},
      "gcsFaultTolerance.enabled: standalone mode runs no Ray"),
     ("standalone-service-monitor", STANDALONE,
-     {"monitoring.podMonitor.enabled": False, "monitoring.serviceMonitor.enabled": True, "standalone.autoscaling.type": "hpa"},
+     {"monitoring.podMonitor.enabled": False, "monitoring.serviceMonitor.enabled": True,
+      "standalone.autoscaling.type": "hpa"},
      "monitoring.serviceMonitor.enabled: its Service selects Ray's metrics ports"),
     ("standalone-name-clash", LOCAL_STANDALONE, {"models": TWO_CPU_MODELS},
-     'models[1].name: "tiny-b" and models[0].name "tiny.b" both name their Deployment and Service "llm-ray-vllm-vllm-tiny-b"'),
+     'models[1].name: "tiny-b" and models[0].name "tiny.b" both name their Deployment and Service'
+     ' "llm-ray-vllm-vllm-tiny-b"'),
     ("standalone-lora", STANDALONE, {"models[0].lora": {"dynamicLoraLoadingPath": "s3://adapters/llama"}},
      "models[0].lora: loading LoRA adapters from s3://adapters/llama per request is Ray Serve LLM's"),
-    ("standalone-idle-gpus", STANDALONE, {"workerGroups[0].gpusPerPod": 2, "karpenter.nodePools[0].gpuLimit": 12},
-     "models[0].tensorParallelSize (1) is less than workerGroups[0].gpusPerPod (2): a standalone pod runs one engine on all its GPUs, so 1 would sit idle"),
+    ("standalone-idle-gpus", STANDALONE,
+     {"workerGroups[0].gpusPerPod": 2, "karpenter.nodePools[0].gpuLimit": 12},
+     "models[0].tensorParallelSize (1) is less than workerGroups[0].gpusPerPod (2): a standalone pod runs"
+     " one engine on all its GPUs, so 1 would sit idle"),
     ("standalone-hpa-to-zero", STANDALONE,
      {"standalone.autoscaling.type": "hpa", "models[0].deployment.autoscaling.minReplicas": 0},
      "models[0].deployment.autoscaling.minReplicas is 0, but a HorizontalPodAutoscaler keeps at least 1"),
