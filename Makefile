@@ -6,7 +6,15 @@ PYTHON_BIN ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# rayservice (a local Ray running the chart's serveConfigV2) or standalone (the chart's vLLM container command).
+MODE ?= rayservice
+ifeq ($(MODE),standalone)
+VALUES ?= values/local-cpu.yaml values/local-cpu-standalone.yaml
+else ifeq ($(MODE),rayservice)
 VALUES ?= values/local-cpu.yaml
+else
+$(error MODE must be rayservice or standalone, not "$(MODE)")
+endif
 # One -f per file: VALUES="values/local-cpu.yaml values/local-cpu-autoscale.yaml" layers them like helm.
 VALUES_ARGS = $(foreach v,$(VALUES),-f $(v))
 TINY_MODEL := .cache/tiny-llama
@@ -93,10 +101,10 @@ lint: venv ## Helm lint (strict) on every preset, ruff, values table and CRD sch
 
 ##@ Local run
 
-serve: venv tiny-model ## Run the chart's own serveConfigV2 on a local Ray: make serve [VALUES=values/local-cpu.yaml]
-	$(PY) tools/serve_local.py $(VALUES_ARGS)
+serve: venv tiny-model ## Run the chart's own serveConfigV2 on a local Ray, or with MODE=standalone its vLLM container command: make serve [MODE=standalone] [VALUES=...]
+	$(PY) tools/serve_local.py $(VALUES_ARGS) --mode $(MODE)
 
-serve-stop: venv ## Stop the Ray that `make serve` started
+serve-stop: venv ## Stop what `make serve` started (Ray, or the standalone vLLM servers)
 	$(PY) tools/serve_local.py --stop
 
 serve-update: venv ## Apply changed values to the running `make serve`, as a RayService update: make serve-update VALUES="a.yaml b.yaml"

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from devkit.local_ray import HOST, REPO, LocalRay, Ports
+from devkit.standalone import StandaloneRun
 
 SERVE_LOCAL = REPO / "tools" / "serve_local.py"
 
@@ -65,14 +66,19 @@ class LocalRun:
         """Ray's auth token of this run (token auth is on locally too)."""
         return self.ray.token_file.read_text().strip()
 
+    @property
+    def standalone(self) -> StandaloneRun:
+        """The vLLM servers of a standalone-mode run (none in rayservice mode)."""
+        return StandaloneRun(self.state_dir / "standalone")
+
     def processes(self) -> list[psutil.Process]:
-        return self.ray.processes()
+        return self.ray.processes() + self.standalone.processes()
 
     def values_args(self) -> list[str]:
-        """serve_local.py's -f and --set arguments for this run's values."""
-        return [a for v in self.values_files for a in ("-f", v)] + [
-            a for s in self.set_values for a in ("--set", s)
-        ]
+        """serve_local.py's -f and --set arguments for this run's values; the run's serve port is where
+        either mode answers (in standalone mode vLLM's `--port`, rendered from standalone.port)."""
+        sets = (*self.set_values, f"standalone.port={self.ports.serve}")
+        return [a for v in self.values_files for a in ("-f", v)] + [a for s in sets for a in ("--set", s)]
 
     def start(self, timeout_s: int = 900, quiet: bool = True) -> None:
         """serve_local.py --detach: returns once every application is RUNNING.

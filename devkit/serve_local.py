@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -24,8 +25,11 @@ import yaml
 from devkit import REPO
 from devkit.helm import HelmRenderError, Rendered, render_chart  # the one module that calls Helm
 from devkit.local_ray import HOST, DeployFailed, LocalRay, Ports, http_json
+from devkit.loopback import off_loopback
+from devkit.standalone import StandaloneRun, containers
 
 STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
+STANDALONE_DIR = STATE_DIR / "standalone"  # where devkit.local_run looks for a standalone run
 # Ray needs logical CPUs for every replica actor; vLLM on CPU does its own threading, so the
 # logical count is a scheduling budget, not a claim on physical cores.
 MIN_LOGICAL_CPUS = 16
@@ -175,6 +179,53 @@ Ctrl-C (or `make serve-stop`) stops Ray.
 """
 
 
+def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
+    """mode standalone: each model's container command, as rendered, on 127.0.0.1."""
+    servers = containers(rendered)
+    if args.print_config:
+        sys.stdout.write("".join(shlex.join([*c.command, *c.args]) + "\n" for c in servers))
+        return 0
+    if args.update:
+        raise SystemExit(
+            "--update deploys a new serveConfigV2 (mode rayservice); in standalone mode stop and start again"
+        )
+    run = StandaloneRun(STANDALONE_DIR)
+    try:
+        for server in servers:
+            print(
+                f"starting vLLM for {server.model}: {shlex.join([*server.command, *server.args])}", flush=True
+            )
+            run.start(server, args.timeout)
+        strays = off_loopback(run.processes())
+        if strays:
+            raise SystemExit(f"listening off loopback: {', '.join(strays)}")
+        for server in servers:
+            print(
+                f"\nOpenAI-compatible endpoint of {server.model}: {server.base_url}/v1   (vLLM's own server)"
+            )
+            print(f"  curl {server.base_url}/v1/models   log: {run.log_file(server)}", flush=True)
+        print("\nCtrl-C (or `make serve-stop`) stops the servers.", flush=True)
+        if args.detach:
+            return 0
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while all(run.alive(s) for s in servers):
+            time.sleep(1)
+        if not any(run.pid_file(s).exists() for s in servers):  # `make serve-stop` removes them
+            print("the servers were stopped (make serve-stop)")
+            return 0
+        print("a vLLM server exited; see its log in", STANDALONE_DIR)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BaseException:
+        args.detach = False
+        raise
+    finally:
+        if not args.detach:
+            print("stopping vLLM ...", flush=True)
+            run.stop()
+
+
 def list_models(ports: Ports) -> list[str]:
     try:
         data = http_json("GET", f"http://{HOST}:{ports.serve}/v1/models")
@@ -197,15 +248,28 @@ def main(argv: list[str] | None = None) -> int:
         help="deploy the render onto the run already up (what changed restarts, the rest keeps serving)",
     )  # fmt: skip
     parser.add_argument(
-        "--print-config", action="store_true", help="print the rendered serveConfigV2 and exit"
+        "--print-config", action="store_true",
+        help="print the rendered serveConfigV2 (standalone: each model's command) and exit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mode", choices=["rayservice", "standalone"], help="the mode the values must render"
     )
     args = parser.parse_args(argv)
     if args.stop:
         stopped = LocalRay(Ports.from_env(), STATE_DIR).stop()
         print("stopped local Ray" if stopped else "no local Ray from `make serve` is running")
+        if StandaloneRun(STANDALONE_DIR).stop():
+            print("stopped the standalone vLLM servers")
         return 0
 
     rendered = render(args.values or ["values/local-cpu.yaml"], args.set_values)
+    mode = "standalone" if rendered.of_kind("Deployment") else "rayservice"
+    if args.mode and args.mode != mode:
+        raise SystemExit(
+            f"MODE={args.mode}, but these values render mode {mode}: set `mode` in the values or drop MODE"
+        )
+    if mode == "standalone":
+        return serve_standalone(rendered, args)
     config_text = rendered.serve_config_text
     if args.print_config:
         sys.stdout.write(config_text)

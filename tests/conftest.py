@@ -9,10 +9,12 @@ A test is `live` when it starts Ray, vLLM or Prometheus, i.e. when it uses one o
 from __future__ import annotations
 
 import collections
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
+from devkit.local_ray import Ports
 from devkit.local_run import LocalRun, LocalRunFailed
 from devkit.monitoring.stack import ScrapedRun, scraped_local_run
 
@@ -21,8 +23,9 @@ LIVE_FIXTURES = {
     "stack",  # tests/serve_app: a loopback Ray with the gateway and RAG apps
     "scraped_run",  # the session's shared `make serve` local run (below)
     "live",  # tests/monitoring: a real Prometheus over the shared run
-    "vllm_server",  # tests/loadtest/test_chat_live.py: a standalone vLLM server
+    "standalone_run",  # `make serve MODE=standalone`: vLLM's own server from the standalone render
 }
+STANDALONE_VALUES = ("values/local-cpu.yaml", "values/local-cpu-standalone.yaml")
 # The suites on the shared local run, in the order they use it (each after every test not on it):
 # the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the
 # bench and the end-to-end checks, the autoscaling cycle (it updates the run to the autoscaling preset
@@ -47,6 +50,28 @@ def scraped_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapedRun
             yield scraped
     except LocalRunFailed as err:
         pytest.fail(str(err))
+
+
+@pytest.fixture(scope="session")
+def standalone_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
+    """`make serve MODE=standalone` (the chart's vLLM container command on 127.0.0.1) with an API key
+    from the pod's environment, as the chart takes it from apiKeys.existingSecret; shared by the
+    standalone e2e checks and the load test."""
+    run = LocalRun(
+        Ports.free(),
+        tmp_path_factory.mktemp("standalone-run"),
+        values_files=STANDALONE_VALUES,
+        set_values=("apiKeys.existingSecret=standalone-key",),
+        extra_env={"VLLM_API_KEY": secrets.token_hex(16)},
+    )
+    try:
+        run.start(timeout_s=600)
+    except LocalRunFailed as err:
+        pytest.fail(str(err))
+    try:
+        yield run
+    finally:
+        run.stop()
 
 
 @pytest.fixture(scope="session")

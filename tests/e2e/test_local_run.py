@@ -16,6 +16,7 @@ import yaml
 from devkit import serve_local
 from devkit.helm import Rendered, render_chart
 from devkit.loopback import listeners, off_loopback
+from tests.e2e.openai_api import OpenAiApiContract
 
 VALUES = yaml.safe_load(Path("values/local-cpu.yaml").read_text())
 MODEL_NAMES = [m["name"] for m in VALUES["models"]]
@@ -29,6 +30,21 @@ def rendered(local_run) -> Rendered:
 def served_config(local_run) -> str:
     """The serveConfigV2 the local run deployed."""
     return rendered(local_run).serve_config_text
+
+
+@pytest.fixture(scope="module")
+def base_url(local_run) -> str:
+    return local_run.base_url
+
+
+@pytest.fixture(scope="module")
+def model_names() -> list[str]:
+    return MODEL_NAMES
+
+
+@pytest.fixture(scope="module")
+def auth_headers() -> dict[str, str]:
+    return {}  # the local preset sets no API keys
 
 
 @pytest.fixture(scope="module")
@@ -73,51 +89,8 @@ class TestDeployedConfig:
         assert resp.status_code == 401
 
 
-class TestOpenAiApi:
-    def test_should_list_every_configured_model_when_asked_for_models(self, client):
-        ids = {m.id for m in client.models.list().data}
-        assert set(MODEL_NAMES) <= ids
-
-    def test_should_answer_a_chat_when_not_streamed(self, client):
-        resp = client.chat.completions.create(
-            model=MODEL_NAMES[0], messages=[{"role": "user", "content": "Hello"}], max_tokens=8
-        )
-        assert resp.choices[0].message.role == "assistant"
-        assert resp.usage.completion_tokens >= 1
-        assert resp.model == MODEL_NAMES[0]
-
-    def test_should_stream_chunks_when_stream_is_true(self, client):
-        chunks = list(
-            client.chat.completions.create(
-                model=MODEL_NAMES[0],
-                messages=[{"role": "user", "content": "Hello"}],
-                max_tokens=8,
-                stream=True,
-            )
-        )
-        assert len(chunks) >= 2
-        assert chunks[-1].choices == [] or chunks[-1].choices[0].finish_reason in {"length", "stop"}
-
-    def test_should_complete_a_prompt_when_using_completions(self, client):
-        resp = client.completions.create(model=MODEL_NAMES[0], prompt="Ray Serve", max_tokens=8)
-        assert resp.choices[0].text is not None
-        assert resp.usage.completion_tokens >= 1
-
-    def test_should_return_an_openai_error_when_the_model_is_unknown(self, client):
-        with pytest.raises(openai.NotFoundError) as err:
-            client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
-        assert err.value.body["message"]
-        assert err.value.status_code == 404
-
-    def test_should_return_400_when_the_body_is_not_json(self, local_run):
-        resp = httpx.post(
-            f"{local_run.base_url}/v1/chat/completions",
-            content=b"{not json",
-            headers={"Content-Type": "application/json"},
-            timeout=30,
-        )
-        assert resp.status_code == 400
-        assert set(resp.json()["error"]) >= {"message", "type", "param", "code"}
+class TestOpenAiApi(OpenAiApiContract):
+    """The shared API checks (tests/e2e/openai_api.py) on the gateway."""
 
 
 class TestRouting:

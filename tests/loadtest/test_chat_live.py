@@ -1,4 +1,5 @@
-"""loadtest/chat.py run by the real `locust` CLI against vLLM's own OpenAI server on the tiny model.
+"""loadtest/chat.py run by the real `locust` CLI against vLLM's own OpenAI server on the tiny model: the
+session's standalone run (`make serve MODE=standalone`, tests/conftest.py), with an API key.
 
 Locust runs in subprocesses: importing it here would monkey-patch this pytest process with gevent.
 """
@@ -7,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,83 +23,37 @@ from devkit.local_ray import free_ports
 from devkit.loopback import listeners
 
 LOCUST = Path(sys.executable).parent / "locust"
-(PORT,) = free_ports(1)
-BASE_URL = f"http://127.0.0.1:{PORT}"
-API_KEY = secrets.token_hex(16)
 LLM_ROWS = {"TTFT", "ITL", "E2E", "TOKENS/S", "GOODPUT"}
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where the load goes: the session's standalone run (vLLM's own server, with an API key)."""
+
+    base_url: str
+    api_key: str
+
+
 @pytest.fixture(scope="module")
-def vllm_server(tmp_path_factory):
-    """vLLM's OpenAI server on 127.0.0.1 with an API key, stopped (its whole process group) at the end."""
-    log = (tmp_path_factory.mktemp("vllm") / "server.log").open("w")
-    model = str(REPO / ".cache" / "tiny-llama")
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        model,
-        "--served-model-name",
-        "tiny",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(PORT),
-        "--api-key",
-        API_KEY,
-        "--max-model-len",
-        "512",
-        "--dtype",
-        "float32",
-        "--enforce-eager",
-        "--kv-cache-memory-bytes",
-        "268435456",
-        "--disable-uvicorn-access-log",
-    ]
-    env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1"}
-    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if httpx.get(f"{BASE_URL}/v1/models", headers=auth(), timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(2)
-        else:
-            pytest.fail(f"vLLM server not ready (exit {server.poll()}); see {log.name}")
-        yield server
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
-        log.close()
+def target(standalone_run) -> Target:
+    return Target(standalone_run.base_url, standalone_run.extra_env["VLLM_API_KEY"])
 
 
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {API_KEY}"}
-
-
-def locust_command(*args: str) -> list[str]:
+def locust_command(target: Target, *args: str) -> list[str]:
     """Two users of the tiny model with short answers, from loadtest/locust.conf, plus `args`."""
     return [
-        str(LOCUST), "--config", "loadtest/locust.conf", "--host", BASE_URL, "-u", "2", "-r", "2",
+        str(LOCUST), "--config", "loadtest/locust.conf", "--host", target.base_url, "-u", "2", "-r", "2",
         "--model", "tiny", "--max-tokens", "16", *args,
     ]  # fmt: skip
 
 
-def locust(tmp_path: Path, *args: str, api_key: str | None = API_KEY, timeout: float = 180):
+def locust(target: Target, tmp_path: Path, *args: str, with_key: bool = True, timeout: float = 180):
     """`locust --config loadtest/locust.conf`; returns (process, LLM summary, final statistics)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    if api_key is not None:
-        env["OPENAI_API_KEY"] = api_key
+    if with_key:
+        env["OPENAI_API_KEY"] = target.api_key
     cmd = [
-        *locust_command("--prompt-mix", "short=1,medium=1"),
+        *locust_command(target, "--prompt-mix", "short=1,medium=1"),
         *("--csv", str(tmp_path / "run"), "--json-file", str(tmp_path / "stats")),
         *("--llm-summary-file", str(tmp_path / "llm.json")),
         *args,
@@ -112,8 +66,8 @@ def read_json(path: Path, missing):
     return json.loads(path.read_text()) if path.exists() else missing
 
 
-def headless(tmp_path: Path, *args: str, **kwargs):
-    return locust(tmp_path, "--headless", "-t", "6s", "--only-summary", *args, **kwargs)
+def headless(target: Target, tmp_path: Path, *args: str, **kwargs):
+    return locust(target, tmp_path, "--headless", "-t", "6s", "--only-summary", *args, **kwargs)
 
 
 def counts(entries: list[dict]) -> dict[str, int]:
@@ -125,8 +79,8 @@ def counts(entries: list[dict]) -> dict[str, int]:
 
 
 class TestChatHeadless:
-    def test_should_report_every_llm_metric_when_streaming(self, vllm_server, tmp_path):
-        proc, summary, rows = headless(tmp_path)
+    def test_should_report_every_llm_metric_when_streaming(self, target, tmp_path):
+        proc, summary, rows = headless(target, tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         by_type = counts(rows)
         assert by_type["POST"] == summary["requests"] > 0
@@ -139,14 +93,15 @@ class TestChatHeadless:
         assert summary["p95_ms"]["TTFT"] <= summary["p95_ms"]["E2E"]
         assert summary["threshold_violations"] == []
 
-    def test_should_put_llm_rows_in_the_html_report_when_asked(self, vllm_server, tmp_path):
-        proc, _, _ = headless(tmp_path, "--html", str(tmp_path / "report.html"))
+    def test_should_put_llm_rows_in_the_html_report_when_asked(self, target, tmp_path):
+        proc, _, _ = headless(target, tmp_path, "--html", str(tmp_path / "report.html"))
         assert proc.returncode == 0, proc.stderr[-3000:]
         report = (tmp_path / "report.html").read_text()
         assert all(f'"method": "{row}"' in report for row in LLM_ROWS)
 
-    def test_should_step_users_up_and_down_when_the_shape_file_is_added(self, vllm_server, tmp_path):
+    def test_should_step_users_up_and_down_when_the_shape_file_is_added(self, target, tmp_path):
         proc, summary, _ = locust(
+            target,
             tmp_path,
             "-f", "loadtest/chat.py,loadtest/shapes.py", "--headless", "--only-summary",
             "--baseline-users", "1", "--baseline-s", "2", "--step-users", "3", "--hold-s", "3",
@@ -157,54 +112,53 @@ class TestChatHeadless:
         assert "Shape test updating to 1 users" in proc.stderr.split("updating to 3 users", 1)[1]
         assert summary["requests"] > 0 and summary["duration_s"] < 15
 
-    def test_should_generate_max_tokens_when_ignoring_eos(self, vllm_server, tmp_path):
-        proc, summary, rows = headless(tmp_path, "--ignore-eos")
+    def test_should_generate_max_tokens_when_ignoring_eos(self, target, tmp_path):
+        proc, summary, rows = headless(target, tmp_path, "--ignore-eos")
         assert proc.returncode == 0, proc.stderr[-3000:]
         tokens = next(e for e in rows if e["method"] == "TOKENS/S")
         assert tokens["total_content_length"] == 16 * tokens["num_requests"] == summary["output_tokens"]
 
-    def test_should_report_e2e_but_no_ttft_when_not_streaming(self, vllm_server, tmp_path):
-        proc, summary, rows = headless(tmp_path, "--no-stream")
+    def test_should_report_e2e_but_no_ttft_when_not_streaming(self, target, tmp_path):
+        proc, summary, rows = headless(target, tmp_path, "--no-stream")
         assert proc.returncode == 0, proc.stderr[-3000:]
         by_type = counts(rows)
         assert by_type["E2E"] == by_type["POST"] > 0
         assert "TTFT" not in by_type and "ITL" not in by_type
         assert summary["p95_ms"]["TTFT"] is None
 
-    def test_should_exit_3_when_a_latency_threshold_fails(self, vllm_server, tmp_path):
-        proc, summary, _ = headless(tmp_path, "--max-p95-ttft-ms", "0.001")
+    def test_should_exit_3_when_a_latency_threshold_fails(self, target, tmp_path):
+        proc, summary, _ = headless(target, tmp_path, "--max-p95-ttft-ms", "0.001")
         assert proc.returncode == 3
         assert summary["failures"] == 0
         assert summary["threshold_violations"][0].startswith("p95 TTFT")
         assert "threshold failed: p95 TTFT" in proc.stderr
 
-    def test_should_fail_requests_and_exit_3_when_the_api_key_is_missing(self, vllm_server, tmp_path):
-        proc, summary, _ = headless(tmp_path, api_key=None)
+    def test_should_fail_requests_and_exit_3_when_the_api_key_is_missing(self, target, tmp_path):
+        proc, summary, _ = headless(target, tmp_path, with_key=False)
         assert proc.returncode == 3
         assert summary["requests"] == summary["failures"] > 0
         failures = (tmp_path / "run_failures.csv").read_text()
         assert "HTTP 401" in failures
 
-    def test_should_fail_requests_when_the_model_is_unknown(self, vllm_server, tmp_path):
-        proc, summary, _ = headless(tmp_path, "--model", "no-such-model")
+    def test_should_fail_requests_when_the_model_is_unknown(self, target, tmp_path):
+        proc, summary, _ = headless(target, tmp_path, "--model", "no-such-model")
         assert proc.returncode == 3
         assert summary["error_ratio"] == 1.0
         assert "HTTP 404" in (tmp_path / "run_failures.csv").read_text()
 
-    def test_should_use_the_first_served_model_when_no_model_is_given(self, vllm_server, tmp_path):
-        proc, _, rows = headless(tmp_path, "--model", "")
+    def test_should_use_the_first_served_model_when_no_model_is_given(self, target, tmp_path):
+        proc, _, rows = headless(target, tmp_path, "--model", "")
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert {e["name"] for e in rows if e["method"] == "POST"} == {"/v1/chat/completions [tiny]"}
         assert "using tiny, the first of ['tiny']" in proc.stderr
 
 
 class TestChatWebUi:
-    def test_should_show_the_llm_tab_and_set_the_exit_code_when_run_from_the_web_ui(
-        self, vllm_server, tmp_path
-    ):
+    def test_should_show_the_llm_tab_and_set_the_exit_code_when_run_from_the_web_ui(self, target, tmp_path):
         (port,) = free_ports(1)
-        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+        env = {**os.environ, "OPENAI_API_KEY": target.api_key}
         cmd = locust_command(
+            target,
             *("-t", "8s", "--prompt-mix", "short=1", "--web-port", str(port)),
             *("--autostart", "--autoquit", "3", "--max-p95-ttft-ms", "0.001"),
         )
