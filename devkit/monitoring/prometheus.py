@@ -2,9 +2,10 @@
 
 prometheus-operator turns a PodMonitor into a Kubernetes-SD scrape job: keep the pods the selector
 matches and the named port, add `namespace`/`pod`/`container`/`job`/`endpoint`, then apply the
-monitor's own relabelings. Here the pod is the rendered RayService's head pod as KubeRay labels it,
-and its target is the local head; the job gets the same relabelling, so every series carries the
-labels it would carry in a cluster, produced by Prometheus itself.
+monitor's own relabelings (and its metricRelabelings to every scraped series). Here the pod is the
+rendered RayService's head pod as KubeRay labels it (or, in standalone mode, a pod of a model's
+Deployment), and its target is the local process; the job gets the same relabelling, so every series
+carries the names and labels it would carry in a cluster, produced by Prometheus itself.
 """
 
 from __future__ import annotations
@@ -63,6 +64,19 @@ def head_pod(rayservice: dict, namespace: str) -> Pod:
         name=f"{cluster}-head-q4m8z",
         container=container["name"],
         labels=labels,
+        ports={p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p},
+    )
+
+
+def deployment_pod(deployment: dict, namespace: str) -> Pod:
+    """A pod of a rendered Deployment (standalone mode's vLLM server), as the ReplicaSet names it."""
+    template = deployment["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    return Pod(
+        namespace=namespace,
+        name=f"{deployment['metadata']['name']}-5d8f7c9b4-q4m8z",
+        container=container["name"],
+        labels=dict(template["metadata"]["labels"]),
         ports={p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p},
     )
 
@@ -129,7 +143,7 @@ def podmonitor_scrape_configs(
         port = endpoint["port"]
         if port not in pod.ports:
             raise ValueError(
-                f"PodMonitor scrapes port {port!r}, the head container declares {sorted(pod.ports)}"
+                f"PodMonitor scrapes port {port!r}, the pod's container declares {sorted(pod.ports)}"
             )
         container_port = pod.ports[port]
         if container_port not in local_ports:
@@ -155,6 +169,9 @@ def podmonitor_scrape_configs(
                 "labels": meta | {"__meta_kubernetes_pod_container_port_name": port},
             }],
             "relabel_configs": relabelings,
+            "metric_relabel_configs": [
+                {_snake(k): v for k, v in r.items()} for r in endpoint.get("metricRelabelings", [])
+            ],
         })  # fmt: skip
     return configs
 
