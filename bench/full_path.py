@@ -2,9 +2,10 @@
 
     python -m bench.full_path [--users 8] [--window-s 20] [--rounds 5] [--profile]
 
-Serves the preset's first model twice at once: by the chart's local run (values/local-cpu.yaml
-through tools/serve_local.py: Serve proxy → OpenAiGateway → LLMServer → vLLM engine) and by
-`python -m vllm.entrypoints.openai.api_server` with the same engine arguments. The load is the
+Serves the preset's first model twice at once, in the chart's two modes: by the local run
+(values/local-cpu.yaml through tools/serve_local.py: Serve proxy → OpenAiGateway → LLMServer → vLLM
+engine) and by standalone mode (the same values plus values/local-cpu-standalone.yaml: vLLM's own
+`python -m vllm.entrypoints.openai.api_server` with the flags the chart renders). The load is the
 project's Locust chat user (loadtest/chat.py) at a fixed concurrency, streamed, fixed-length
 answers (ignore_eos), driven by bench/locust_windows.py in windows that alternate between the two.
 Each window is measured after `--warmup-s`: output tokens/s, TTFT and mean inter-token latency of
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     name, local_env = variant(args, "full-path")
 
     with (
-        standalone_vllm(VLLM_PORT, args.state_dir / "vllm.log") as vllm,
+        standalone_vllm(VLLM_PORT, args.state_dir / "vllm") as vllm,
         chart_local_run(args.state_dir / "local", local_env, attach=args.attach) as run,
     ):
         listeners = off_loopback(vllm.processes() + run.processes())
