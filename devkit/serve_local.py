@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -190,7 +191,8 @@ def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
             "--update deploys a new serveConfigV2 (mode rayservice); in standalone mode stop and start again"
         )
     run = StandaloneRun(STANDALONE_DIR)
-    try:
+
+    def start() -> None:
         for server in servers:
             print(
                 f"starting vLLM for {server.model}: {shlex.join([*server.command, *server.args])}", flush=True
@@ -205,15 +207,32 @@ def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
             )
             print(f"  curl {server.base_url}/v1/models   log: {run.log_file(server)}", flush=True)
         print("\nCtrl-C (or `make serve-stop`) stops the servers.", flush=True)
+
+    return in_foreground(
+        args, "the vLLM servers", start,
+        alive=lambda: all(run.alive(s) for s in servers),
+        stopped=lambda: not any(run.pid_file(s).exists() for s in servers),
+        log=STANDALONE_DIR, stop=run.stop,
+    )  # fmt: skip
+
+
+def in_foreground(
+    args: argparse.Namespace, what: str, start: Callable[[], None], *, alive: Callable[[], bool],
+    stopped: Callable[[], bool], log: Path, stop: Callable[[], object],
+) -> int:  # fmt: skip
+    """`start`, then return at once with --detach, or wait until `what` exits (1) or `make serve-stop`
+    stops it (0, its pid files gone); Ctrl-C, SIGTERM and errors stop it."""
+    try:
+        start()
         if args.detach:
             return 0
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        while all(run.alive(s) for s in servers):
+        while alive():
             time.sleep(1)
-        if not any(run.pid_file(s).exists() for s in servers):  # `make serve-stop` removes them
-            print("the servers were stopped (make serve-stop)")
+        if stopped():
+            print(f"{what}: stopped (make serve-stop)")
             return 0
-        print("a vLLM server exited; see its log in", STANDALONE_DIR)
+        print(f"{what}: exited; see", log)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -222,8 +241,8 @@ def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
         raise
     finally:
         if not args.detach:
-            print("stopping vLLM ...", flush=True)
-            run.stop()
+            print(f"stopping {what} ...", flush=True)
+            stop()
 
 
 def list_models(ports: Ports) -> list[str]:
@@ -282,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     nodes = worker_nodes(rendered)
     body = with_http_options(config_text, ray.ports, head_only=bool(nodes))
     cpus = required_cpus(body)
-    print(f"starting Ray on {HOST} ({cpus} logical CPUs), dashboard {ray.dashboard}", flush=True)
-    ray.start(num_cpus=cpus)
-    try:
+
+    def start() -> None:
+        print(f"starting Ray on {HOST} ({cpus} logical CPUs), dashboard {ray.dashboard}", flush=True)
+        ray.start(num_cpus=cpus)
         ray.deploy(body)
         # After the deploy, as KubeRay's worker pods join a head that already runs Serve: the
         # replicas placed on no group start on the head, the groups' replicas wait for their nodes.
@@ -293,25 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             ray.start_worker(name, group, node_cpus)
         apps = wait_running(ray, args.timeout)
         print(usage_text(ray.ports, list_models(ray.ports), apps), flush=True)
-        if args.detach:
-            return 0
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        while ray.running_pid():
-            time.sleep(1)
-        if not ray.pid_file.exists():  # `make serve-stop` removes it: a stop, not a crash
-            print("Ray was stopped (make serve-stop)")
-            return 0
-        print("Ray exited; see", ray.log_file)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    except BaseException:
-        args.detach = False
-        raise
-    finally:
-        if not args.detach:
-            print("stopping Ray ...", flush=True)
-            ray.stop()
+
+    return in_foreground(
+        args, "Ray", start, alive=lambda: bool(ray.running_pid()),
+        stopped=lambda: not ray.pid_file.exists(), log=ray.log_file, stop=ray.stop,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
