@@ -16,9 +16,11 @@ the requests that completed in it. `--local-env KEY=VALUE` sets a variable for t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench import profile, report
@@ -87,10 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name, local_env = variant(args, "full-path")
 
-    with (
-        standalone_vllm(VLLM_PORT, args.state_dir / "vllm") as vllm,
-        chart_local_run(args.state_dir / "local", local_env, attach=args.attach) as run,
-    ):
+    with contextlib.ExitStack() as stack:
+        vllm = stack.enter_context(standalone_vllm(VLLM_PORT, args.state_dir / "vllm"))
+        started = time.monotonic()
+        run = stack.enter_context(chart_local_run(args.state_dir / "local", local_env, attach=args.attach))
+        # Start to ready (the local run: every application RUNNING), each on a machine the other idles on.
+        start_s = {
+            LOCAL: None if args.attach else round(time.monotonic() - started, 1),
+            VLLM: round(vllm.start_s, 1),
+        }
         listeners = off_loopback(vllm.processes() + run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
@@ -166,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         name,
         {
             "settings": {**{k: v for k, v in vars(args).items() if k not in ("state_dir", "out_dir")},
-                         "preset": "values/local-cpu.yaml", "vllm_command": vllm.command[1:]},
+                         "preset": "values/local-cpu.yaml", "vllm_command": vllm.command},
+            "start_s": start_s,
             "non_loopback_listeners": listeners,
             **analysis,
             "windows": [{k: v for k, v in w.items() if k not in ("ttft_ms", "itl_ms")} for w in windows],

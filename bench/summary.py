@@ -89,7 +89,12 @@ def full_path_section(name: str, result: dict) -> str:
             "",
             f"throughput ratio {result['throughput_ratio']} (median of per-round ratios "
             f"{result['throughput_ratio_paired_median']}); TTFT added {result['ttft_added_ms']} ms; "
-            f"ITL added {result['itl_added_ms']} ms",
+            f"ITL added {result['itl_added_ms']} ms"
+            + "".join(
+                f"; {server} start to ready {seconds} s"
+                for server, seconds in result.get("start_s", {}).items()
+                if seconds is not None
+            ),
         ]
     )  # fmt: skip
 

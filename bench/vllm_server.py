@@ -9,6 +9,7 @@ standalone mode, and the comparison is the README's rayservice-or-standalone cho
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ def standalone_container(port: int) -> Container:
 class VllmServer:
     base_url: str
     run: StandaloneRun
+    command: list[str]  # the container's command and args, as rendered
+    start_s: float  # from the process start to its first healthy answer
 
     def processes(self) -> list[psutil.Process]:
         """The API server first, then its engine processes."""
@@ -43,7 +46,10 @@ def standalone_vllm(port: int, state_dir: Path, timeout_s: float = 600) -> Itera
     container = standalone_container(port)
     run = StandaloneRun(state_dir)
     try:
+        started = time.monotonic()
         run.start(container, timeout_s)
-        yield VllmServer(container.base_url, run)
+        yield VllmServer(
+            container.base_url, run, [*container.command, *container.args], time.monotonic() - started
+        )
     finally:
         run.stop()
