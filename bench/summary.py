@@ -68,16 +68,20 @@ def hop_section(name: str, result: dict) -> str:
     )
 
 
+# full-path's two servers are the chart's two modes on the same model and values.
+MODES = {"chart-local-run": "rayservice (make serve)", "vllm": "standalone (make serve MODE=standalone)"}
+
+
 def full_path_section(name: str, result: dict) -> str:
     s, servers = result["settings"], result["servers"]
     rows = [
         (
-            server, v["requests"], v["failures"], v["output_tokens_per_s"].get("p50"),
+            MODES.get(server, server), v["requests"], v["failures"], v["output_tokens_per_s"].get("p50"),
             v["ttft_ms"].get("p50"), v["ttft_ms"].get("p99"), v["itl_ms"].get("p50"), v["itl_ms"].get("p99"),
         )
         for server, v in servers.items()
     ]  # fmt: skip
-    headers = ["server", "requests", "failed", "tokens/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99"]
+    headers = ["mode", "requests", "failed", "tokens/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99"]
     return "\n".join(
         [
             f"**{name}** ({s['users']} streams × {s['max_tokens']} tokens, "
@@ -91,7 +95,7 @@ def full_path_section(name: str, result: dict) -> str:
             f"{result['throughput_ratio_paired_median']}); TTFT added {result['ttft_added_ms']} ms; "
             f"ITL added {result['itl_added_ms']} ms"
             + "".join(
-                f"; {server} start to ready {seconds} s"
+                f"; {MODES.get(server, server).split(' ')[0]} start to ready {seconds} s"
                 for server, seconds in result.get("start_s", {}).items()
                 if seconds is not None
             ),
