@@ -1,16 +1,17 @@
-"""Full path vs standalone vLLM: the same tiny model, the same streaming load, alternating windows.
+"""Full path vs standalone vLLM: the chart's two modes on the same model, under the same light load.
 
-    python -m bench.full_path [--users 8] [--window-s 20] [--rounds 5] [--profile]
+    python -m bench.full_path [--concurrency 8] [--num-prompts 240] [--rounds 5] [--profile]
 
 Serves the preset's first model twice at once, in the chart's two modes: by the local run
 (values/local-cpu.yaml through tools/serve_local.py: Serve proxy → OpenAiGateway → LLMServer → vLLM
 engine) and by standalone mode (the same values plus values/local-cpu-standalone.yaml: vLLM's own
-`python -m vllm.entrypoints.openai.api_server` with the flags the chart renders). The load is the
-project's Locust chat user (loadtest/chat.py) at a fixed concurrency, streamed, fixed-length
-answers (ignore_eos), driven by bench/locust_windows.py in windows that alternate between the two.
-Each window is measured after `--warmup-s`: output tokens/s, TTFT and mean inter-token latency of
-the requests that completed in it. `--local-env KEY=VALUE` sets a variable for the local run's Ray
-(e.g. a Ray Serve LLM setting, to measure a fix); `--tag` names such a run's result file.
+`python -m vllm.entrypoints.openai.api_server` with the flags the chart renders). The load is vLLM's
+own benchmark client (bench/vllm_client.py: `vllm.benchmarks.serve`, random prompts of
+`--input-len` tokens, `--max-tokens` generated with ignore_eos, streamed chat, `--concurrency` at
+once), a light client whose own CPU share is reported: Locust on the same two cores measured itself.
+After one unrecorded warm-up run per server, runs alternate in rounds (each server once per round,
+in a shuffled order). `--local-env KEY=VALUE` sets a variable for the local run's Ray (e.g. a Ray
+Serve LLM setting, to measure a fix); `--tag` names such a run's result file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import random
 import subprocess
 import sys
 import time
@@ -31,54 +33,72 @@ from bench.local_run import (
     process_named,
     variant,
 )
-from bench.stats import Target, table, targets_table
+from bench.rounds import compare
+from bench.stats import Target, interleaved, table, targets_table
 from bench.vllm_server import standalone_vllm
-from bench.windows import compare, window_metrics
 from devkit.loopback import off_loopback
 from devkit.processes import engine_core
 from serve_app.config import llm_deployment_name
 
 LOCAL, VLLM = "chart-local-run", "vllm"
 VLLM_PORT = 47100
+TOKENIZER = report.REPO / ".cache" / "tiny-llama"  # the preset's model: prompts of exact token counts
 THROUGHPUT_RATIO_TARGET = 0.95
 TTFT_P50_ADDED_TARGET_MS = 10.0
 
 
-def run_load(targets: dict[str, str], args: argparse.Namespace, out: Path, *, rounds: int, window_s: float,
-             prime_s: float) -> dict:  # fmt: skip
-    chat_args = [
-        "--model", MODEL, "--max-tokens", str(args.max_tokens), "--ignore-eos", "--temperature", "0",
-        "--prompt-mix", args.prompt_mix, "--api-key-env", "", "--request-timeout", "120",
-    ]  # fmt: skip
+def client_run(url: str, args: argparse.Namespace, out: Path, num_prompts: int, seed: int) -> dict:
+    """One run of vLLM's benchmark client against `url`; its result (bench/vllm_client.py)."""
     cmd = [
-        sys.executable, "-m", "bench.locust_windows", *(f"--target={n}={u}" for n, u in targets.items()),
-        "--users", str(args.users), "--window-s", str(window_s), "--rounds", str(rounds),
-        "--prime-s", str(prime_s), "--seed", str(args.seed), "--out", str(out), "--", *chat_args,
+        sys.executable, "-m", "bench.vllm_client", "--out", str(out), "--",
+        "--backend", "openai-chat", "--base-url", url, "--endpoint", "/v1/chat/completions",
+        "--model", MODEL, "--tokenizer", str(TOKENIZER), "--dataset-name", "random",
+        "--random-input-len", str(args.input_len), "--random-output-len", str(args.max_tokens),
+        "--ignore-eos",
+        "--num-prompts", str(num_prompts), "--max-concurrency", str(args.concurrency), "--seed", str(seed),
+        "--percentile-metrics", "ttft,itl,e2el", "--metric-percentiles", "50,99", "--disable-tqdm",
     ]  # fmt: skip
-    # Bounded: every window, plus each user's last request (request timeout), plus start-up.
-    budget = len(targets) * (rounds * (window_s + 120) + prime_s + 120) + 120
-    subprocess.run(cmd, cwd=report.REPO, check=True, timeout=budget)
+    # Bounded: every request within its own timeout, one after another at worst, plus start-up.
+    subprocess.run(
+        cmd, cwd=report.REPO, check=True, stdout=subprocess.DEVNULL, timeout=120 + num_prompts * 30
+    )
     return json.loads(out.read_text())
+
+
+def alternate(targets: dict[str, str], args: argparse.Namespace, out_dir: Path) -> list[dict]:
+    """A warm-up run per target, then `--rounds` rounds of one recorded run per target."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, url in targets.items():
+        client_run(url, args, out_dir / f"warmup-{name}.json", args.warmup_prompts, args.seed)
+    runs = []
+    order = interleaved(list(targets), args.rounds, random.Random(args.seed))
+    for index, name in enumerate(order):
+        number = index // len(targets)
+        result = client_run(
+            targets[name], args, out_dir / f"run-{index}.json", args.num_prompts, args.seed + number
+        )
+        runs.append({"target": name, "round": number, **result})
+    return runs
 
 
 def profile_under_load(
     name: str, url: str, pids: dict[str, int], args: argparse.Namespace, out_dir: Path
 ) -> dict:
     recordings = profile.start_recording(pids, int(args.profile_s), out_dir / name)
-    run_load({name: url}, args, out_dir / f"{name}-load.json", rounds=1, window_s=args.profile_s, prime_s=0)
+    client_run(url, args, out_dir / f"{name}-load.json", args.num_prompts, args.seed)
     return profile.finish_recording(recordings, timeout_s=60)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=8, help="concurrent streams (the preset's maxNumSeqs)")
-    parser.add_argument("--window-s", type=float, default=20)
-    parser.add_argument("--rounds", type=int, default=5, help="windows per target")
-    parser.add_argument("--warmup-s", type=float, default=3, help="start of each window left out")
-    parser.add_argument("--prime-s", type=float, default=10, help="unrecorded first window per target")
-    parser.add_argument("--max-tokens", type=int, default=64)
-    # loadtest's long prompts (up to 670 tokens) do not fit the preset's maxModelLen of 512.
-    parser.add_argument("--prompt-mix", default="short=0.6,medium=0.4")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="requests at once (the preset's maxNumSeqs)"
+    )
+    parser.add_argument("--num-prompts", type=int, default=240, help="requests per recorded run")
+    parser.add_argument("--warmup-prompts", type=int, default=32, help="requests of the unrecorded first run")
+    parser.add_argument("--rounds", type=int, default=5, help="recorded runs per server")
+    parser.add_argument("--input-len", type=int, default=48, help="prompt tokens (random prompts)")
+    parser.add_argument("--max-tokens", type=int, default=64, help="tokens generated per request")
     add_variant_options(parser)
     parser.add_argument("--profile", action="store_true", help="then py-spy each server under the same load")
     parser.add_argument("--profile-s", type=float, default=20)
@@ -101,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         listeners = off_loopback(vllm.processes() + run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
-        samples = run_load(
-            targets, args, args.state_dir / "samples.json",
-            rounds=args.rounds, window_s=args.window_s, prime_s=args.prime_s,
-        )  # fmt: skip
+        runs = alternate(targets, args, args.state_dir / "runs")
         load_after = report.load_average()
         profiles = {}
         if args.profile:
@@ -122,17 +139,16 @@ def main(argv: list[str] | None = None) -> int:
             profile_dir = args.out_dir / "profiles" / name
             profiles = {t: profile_under_load(t, targets[t], pids[t], args, profile_dir) for t in targets}
 
-    windows = window_metrics(samples, args.warmup_s)
-    analysis = compare(windows, LOCAL, VLLM)
+    analysis = compare(runs, LOCAL, VLLM)
     per = analysis["servers"]
     targets_checked = [
-        Target("throughput local run / vLLM (median windows)", analysis["throughput_ratio"],
+        Target("throughput local run / vLLM (median runs)", analysis["throughput_ratio"],
                THROUGHPUT_RATIO_TARGET, "min", "x"),
         Target("TTFT p50 added", analysis["ttft_added_ms"].get("p50"),
                TTFT_P50_ADDED_TARGET_MS, "max", " ms"),
     ]  # fmt: skip
-    print(f"\nfull path vs standalone vLLM ({args.users} streams, {args.max_tokens} tokens, {args.rounds} x "
-          f"{args.window_s:.0f} s windows per target)")  # fmt: skip
+    print(f"\nfull path vs standalone vLLM ({args.concurrency} at once, {args.input_len} → {args.max_tokens} "
+          f"tokens, {args.rounds} x {args.num_prompts} requests per server)")  # fmt: skip
     print(
         table(
             [
@@ -144,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 "TTFT p99 ms",
                 "ITL p50 ms",
                 "ITL p99 ms",
+                "client CPU",
             ],
             [
                 (
@@ -155,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     per[t]["ttft_ms"].get("p99"),
                     per[t]["itl_ms"].get("p50"),
                     per[t]["itl_ms"].get("p99"),
+                    f"{per[t]['client_cpu_share_max']:.0%}",
                 )
                 for t in (LOCAL, VLLM)
             ],
@@ -177,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             "start_s": start_s,
             "non_loopback_listeners": listeners,
             **analysis,
-            "windows": [{k: v for k, v in w.items() if k not in ("ttft_ms", "itl_ms")} for w in windows],
+            "runs": runs,
             "profiles": profiles,
             "targets": [t.as_dict() for t in targets_checked],
         },

@@ -78,14 +78,25 @@ def full_path_section(name: str, result: dict) -> str:
         (
             MODES.get(server, server), v["requests"], v["failures"], v["output_tokens_per_s"].get("p50"),
             v["ttft_ms"].get("p50"), v["ttft_ms"].get("p99"), v["itl_ms"].get("p50"), v["itl_ms"].get("p99"),
+            f"{v['client_cpu_share_max']:.0%}",
         )
         for server, v in servers.items()
     ]  # fmt: skip
-    headers = ["mode", "requests", "failed", "tokens/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99"]
+    headers = [
+        "mode",
+        "requests",
+        "failed",
+        "tokens/s",
+        "TTFT p50",
+        "TTFT p99",
+        "ITL p50",
+        "ITL p99",
+        "client CPU",
+    ]
     return "\n".join(
         [
-            f"**{name}** ({s['users']} streams × {s['max_tokens']} tokens, "
-            f"{s['rounds']} × {s['window_s']:.0f} s windows per server"
+            f"**{name}** (vLLM's benchmark client: {s['concurrency']} at once, {s['input_len']} → "
+            f"{s['max_tokens']} tokens, {s['rounds']} × {s['num_prompts']} requests per server"
             + (f", Ray env {s['local_env']}" if s.get("local_env") else "")
             + f"; {load_line(result)})",
             "",
@@ -98,7 +109,8 @@ def full_path_section(name: str, result: dict) -> str:
                 f"; {MODES.get(server, server).split(' ')[0]} start to ready {seconds} s"
                 for server, seconds in result.get("start_s", {}).items()
                 if seconds is not None
-            ),
+            )
+            + "; client CPU: the benchmark client's CPU seconds over its run's seconds × cores (worst run)",
         ]
     )  # fmt: skip
 
