@@ -18,28 +18,30 @@ from pathlib import Path
 
 from bench import report
 from bench.stats import Target, summary, table, targets_table
+from devkit.presets import PRESETS
 
-PRESETS = sorted((report.REPO / "values").glob("*.yaml"))
+# Each preset by its own file, rendered with the files it is installed with (an overlay on local-cpu).
+PRESET_FILES = {str(files[-1].relative_to(report.REPO)): files for files in PRESETS.values()}
 COLD_PRESET = "values/local-cpu.yaml"
 RENDER_TARGET_MS = 50.0
 
 
-def time_renders(values_file: Path, runs: int) -> dict:
+def time_renders(values_files: tuple[Path, ...], runs: int) -> dict:
     from devkit.helm import render_chart
 
     start = time.perf_counter()
-    render_chart(values_files=[values_file])
+    render_chart(values_files=values_files)
     first_ms = (time.perf_counter() - start) * 1000
     wall, cpu = [], []
     for _ in range(runs):
         start, start_cpu = time.perf_counter(), time.process_time()
-        render_chart(values_files=[values_file])
+        render_chart(values_files=values_files)
         wall.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
     return {"first_ms": round(first_ms, 3), "wall_ms": summary(wall), "cpu_ms": summary(cpu)}
 
 
-def profile_renders(values_file: Path, runs: int, out_dir: Path) -> dict:
+def profile_renders(values_files: tuple[Path, ...], runs: int, out_dir: Path) -> dict:
     """pyinstrument over `runs` renders: the share of render_chart's time in each step it calls."""
     from pyinstrument import Profiler
 
@@ -49,11 +51,11 @@ def profile_renders(values_file: Path, runs: int, out_dir: Path) -> dict:
     start = time.perf_counter()
     profiler.start()
     for _ in range(runs):
-        render_chart(values_files=[values_file])
+        render_chart(values_files=values_files)
     session = profiler.stop()
     wall_ms = (time.perf_counter() - start) * 1000 / runs
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{values_file.stem}.txt"
+    path = out_dir / f"{values_files[-1].stem}.txt"
     path.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
     render = _find_frame(session.root_frame(), "render_chart")
     return {
@@ -101,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
-    presets = {str(p.relative_to(report.REPO)): time_renders(p, args.runs) for p in PRESETS}
+    presets = {name: time_renders(files, args.runs) for name, files in PRESET_FILES.items()}
     cold = time_cold_make_render(args.cold_runs)
     slowest = max(presets, key=lambda name: presets[name]["wall_ms"]["p50"])
     profile = (
-        profile_renders(report.REPO / slowest, args.runs, args.out_dir / "profiles" / "harness")
+        profile_renders(PRESET_FILES[slowest], args.runs, args.out_dir / "profiles" / "harness")
         if args.profile
         else {}
     )

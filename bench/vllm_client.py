@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     out = {key: result[key] for key in KEYS} | {
         "client_cpu_s": round(spent, 3),
         "client_cpu_share": round(spent / (result["duration"] * (os.cpu_count() or 1)), 4),
-        "errors": sorted({error for error in result["errors"] if error})[:5],
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     return 0
