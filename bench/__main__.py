@@ -36,7 +36,7 @@ BENCHMARKS = {
 QUICK = {
     "bench.harness": ["--runs", "3", "--cold-runs", "1"],
     "bench.gateway_hop": ["--rounds", "1", "--warmup", "2", "--latency-requests", "10", "--profile-s", "5"],
-    "bench.full_path": ["--rounds", "1", "--num-prompts", "16", "--warmup-prompts", "4", "--profile-s", "5"],
+    "bench.full_path": ["--rounds", "1", "--num-prompts", "16", "--warmup-prompts", "0", "--profile-s", "5"],
 }
 
 

@@ -68,7 +68,7 @@ def client_run(url: str, args: argparse.Namespace, out: Path, num_prompts: int, 
 def alternate(targets: dict[str, str], args: argparse.Namespace, out_dir: Path) -> list[dict]:
     """A warm-up run per target, then `--rounds` rounds of one recorded run per target."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, url in targets.items():
+    for name, url in targets.items() if args.warmup_prompts else ():
         client_run(url, args, out_dir / f"warmup-{name}.json", args.warmup_prompts, args.seed)
     runs = []
     order = interleaved(list(targets), args.rounds, random.Random(args.seed))
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, default=8, help="requests at once (the preset's maxNumSeqs)"
     )
     parser.add_argument("--num-prompts", type=int, default=240, help="requests per recorded run")
-    parser.add_argument("--warmup-prompts", type=int, default=32, help="requests of the unrecorded first run")
+    parser.add_argument(
+        "--warmup-prompts", type=int, default=32, help="requests of the unrecorded first run; 0: none"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="recorded runs per server")
     parser.add_argument("--input-len", type=int, default=48, help="prompt tokens (random prompts)")
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens generated per request")
