@@ -69,7 +69,7 @@ class LocalRun:
     @property
     def standalone(self) -> StandaloneRun:
         """The vLLM servers of a standalone-mode run (none in rayservice mode)."""
-        return StandaloneRun(self.state_dir / "standalone")
+        return StandaloneRun.of(self.state_dir)
 
     def processes(self) -> list[psutil.Process]:
         return self.ray.processes() + self.standalone.processes()

@@ -12,7 +12,6 @@ import argparse
 import json
 import math
 import os
-import shlex
 import signal
 import sys
 import time
@@ -30,7 +29,6 @@ from devkit.loopback import off_loopback
 from devkit.standalone import StandaloneRun, containers
 
 STATE_DIR = Path(os.environ.get("RAY_VLLM_STATE_DIR", REPO / ".cache" / "serve"))
-STANDALONE_DIR = STATE_DIR / "standalone"  # where devkit.local_run looks for a standalone run
 # Ray needs logical CPUs for every replica actor; vLLM on CPU does its own threading, so the
 # logical count is a scheduling budget, not a claim on physical cores.
 MIN_LOGICAL_CPUS = 16
@@ -184,19 +182,17 @@ def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
     """mode standalone: each model's container command, as rendered, on 127.0.0.1."""
     servers = containers(rendered)
     if args.print_config:
-        sys.stdout.write("".join(shlex.join([*c.command, *c.args]) + "\n" for c in servers))
+        sys.stdout.write("".join(c.command_line + "\n" for c in servers))
         return 0
     if args.update:
         raise SystemExit(
             "--update deploys a new serveConfigV2 (mode rayservice); in standalone mode stop and start again"
         )
-    run = StandaloneRun(STANDALONE_DIR)
+    run = StandaloneRun.of(STATE_DIR)
 
     def start() -> None:
         for server in servers:
-            print(
-                f"starting vLLM for {server.model}: {shlex.join([*server.command, *server.args])}", flush=True
-            )
+            print(f"starting vLLM for {server.model}: {server.command_line}", flush=True)
             run.start(server, args.timeout)
         strays = off_loopback(run.processes())
         if strays:
@@ -212,7 +208,7 @@ def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
         args, "the vLLM servers", start,
         alive=lambda: all(run.alive(s) for s in servers),
         stopped=lambda: not any(run.pid_file(s).exists() for s in servers),
-        log=STANDALONE_DIR, stop=run.stop,
+        log=run.state_dir, stop=run.stop,
     )  # fmt: skip
 
 
@@ -277,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stop:
         stopped = LocalRay(Ports.from_env(), STATE_DIR).stop()
         print("stopped local Ray" if stopped else "no local Ray from `make serve` is running")
-        if StandaloneRun(STANDALONE_DIR).stop():
+        if StandaloneRun.of(STATE_DIR).stop():
             print("stopped the standalone vLLM servers")
         return 0
 

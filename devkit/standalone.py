@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -36,14 +37,18 @@ class Container:
     model: str
     command: tuple[str, ...]
     args: tuple[str, ...]
-    env: dict[str, str]  # the literal values
-    from_secrets: tuple[str, ...]  # names a cluster fills from Secrets
+    env: dict[str, str]  # the literal values (a cluster fills the others from Secrets)
     host: str
     port: int
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def command_line(self) -> str:
+        """The container's command and args as a shell line, as the chart renders them."""
+        return shlex.join([*self.command, *self.args])
 
     def argv(self) -> list[str]:
         """The container's command and args; `python` is the interpreter this runs under."""
@@ -59,15 +64,13 @@ def containers(rendered: Rendered) -> list[Container]:
     for deployment in rendered.of_kind("Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         args = container["args"]
-        env = container.get("env", [])
         found.append(
             Container(
                 deployment=deployment["metadata"]["name"],
                 model=args[args.index("--served-model-name") + 1],
                 command=tuple(container["command"]),
                 args=tuple(args),
-                env={e["name"]: e["value"] for e in env if "value" in e},
-                from_secrets=tuple(e["name"] for e in env if "valueFrom" in e),
+                env={e["name"]: e["value"] for e in container.get("env", []) if "value" in e},
                 host=args[args.index("--host") + 1],
                 port=container["ports"][0]["containerPort"],
             )
@@ -82,6 +85,11 @@ class StandaloneRun:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+
+    @classmethod
+    def of(cls, run_state_dir: Path) -> StandaloneRun:
+        """The standalone servers of a local run's state directory (`make serve`'s, a test run's)."""
+        return cls(run_state_dir / "standalone")
 
     def pid_file(self, container: Container) -> Path:
         return self.state_dir / f"{container.deployment}.pid"
@@ -140,9 +148,8 @@ class StandaloneRun:
 
     def stop(self, timeout_s: float = 30) -> bool:
         """Stops every server of this run (SIGTERM, then SIGKILL), as Kubernetes stops a pod."""
-        pid_files = sorted(self.state_dir.glob("*.pid"))
-        procs = [p for pid_file in pid_files for p in process_tree(int(pid_file.read_text()))]
+        procs = self.processes()
         terminate(procs, timeout_s)
-        for pid_file in pid_files:
+        for pid_file in self.state_dir.glob("*.pid"):
             pid_file.unlink()
         return bool(procs)

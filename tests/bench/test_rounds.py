@@ -46,4 +46,5 @@ class TestCompare:
         assert found["itl_added_ms"] == {"p50": pytest.approx(2.0), "p99": pytest.approx(4.0)}
 
     def test_should_report_the_clients_worst_cpu_share_when_compared(self):
-        assert compare(RUNS, "local", "vllm")["servers"]["vllm"]["client_cpu_share_max"] == pytest.approx(0.15)
+        servers = compare(RUNS, "local", "vllm")["servers"]
+        assert servers["vllm"]["client_cpu_share_max"] == pytest.approx(0.15)
