@@ -188,6 +188,12 @@ def serve_standalone(rendered: Rendered, args: argparse.Namespace) -> int:
         raise SystemExit(
             "--update deploys a new serveConfigV2 (mode rayservice); in standalone mode stop and start again"
         )
+    exposed = sorted({s.host for s in servers} - {HOST})
+    if exposed:
+        raise SystemExit(
+            f"these values make vLLM bind {', '.join(exposed)}; a local run binds {HOST} only: "
+            f"set standalone.host={HOST} (values/local-cpu-standalone.yaml does)"
+        )
     run = StandaloneRun.of(STATE_DIR)
 
     def start() -> None:

@@ -9,6 +9,7 @@ from devkit.helm import render_chart
 from devkit.local_ray import LocalRay, Ports
 from devkit.presets import VALUES_DIR
 from devkit.serve_local import (
+    main,
     render,
     restart_needed,
     serve_runtime_env,
@@ -82,3 +83,10 @@ class TestRender:
             SystemExit, match=r"(?s)the chart refused these values:.*/head/resources/requests/cpu"
         ):
             render([str(LOCAL[0])], ["head.resources.requests.cpu=four"])
+
+
+class TestStandalone:
+    def test_should_exit_with_the_setting_to_change_when_vllm_would_bind_every_interface(self):
+        # Refused before anything starts: the GPU preset's pods bind 0.0.0.0.
+        with pytest.raises(SystemExit, match=r"bind 0\.0\.0\.0; a local run binds 127\.0\.0\.1 only: set"):
+            main(["-f", str(VALUES_DIR / "standalone-g6e.yaml"), "--detach"])
