@@ -28,6 +28,7 @@ import psutil
 
 from devkit import REPO
 from devkit.loopback import Listener, listeners
+from devkit.redis import LocalRedis
 
 HOST = "127.0.0.1"
 # A worker node's object store: Ray's default (30% of the machine's memory) per node would put the
@@ -36,6 +37,12 @@ WORKER_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 # Serve binds each replica's gRPC server to every interface; this hook, run by every worker,
 # keeps it on the node IP (serve_app/loopback.py).
 LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
+# With GCS fault tolerance KubeRay gives worker pods 600 s to find the GCS again (Ray's default, 60 s,
+# would end every worker node during a head restart); the head gets the Redis address and password.
+REDIS_ADDRESS_ENV = "RAY_REDIS_ADDRESS"
+NAMESPACE_ENV = "RAY_external_storage_namespace"
+WORKER_GCS_RECONNECT_ENV = {"RAY_gcs_rpc_server_reconnect_timeout_s": "600"}
+WORKER_NICENESS = 5
 
 
 class DeployFailed(RuntimeError):
@@ -72,6 +79,7 @@ class Ports:
     dashboard_agent: int = 52365
     autoscaler_metrics: int = 44217
     dashboard_metrics: int = 44227
+    redis: int = 6390  # the external Redis of GCS fault tolerance (6379 is the GCS's own default)
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -132,6 +140,14 @@ def process_tree(pid: int) -> list[psutil.Process]:
         root = psutil.Process(pid)
         return [root, *root.children(recursive=True)]
     return []
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """How a head was started: what a restart of its container runs again."""
+
+    command: list[str]
+    env: dict[str, str]
 
 
 class LocalRay:
@@ -207,7 +223,18 @@ class LocalRay:
             f"--dashboard-agent-listen-port={p.dashboard_agent}", f"--metrics-export-port={p.metrics}",
             *([f"--temp-dir={self.temp_dir}"] if self.temp_dir else []),
             f"--num-cpus={num_cpus}", "--disable-usage-stats",
+            # KubeRay passes the password of gcsFaultToleranceOptions the same way.
+            *([f"--redis-password={self.redis.password()}"] if self.gcs_fault_tolerant else []),
         ]  # fmt: skip
+
+    @property
+    def redis(self) -> LocalRedis:
+        """The external Redis of GCS fault tolerance, when the run has it (`gcsFaultTolerance`)."""
+        return LocalRedis(self.ports.redis, self.state_dir)
+
+    @property
+    def gcs_fault_tolerant(self) -> bool:
+        return REDIS_ADDRESS_ENV in self.extra_env
 
     def start(self, num_cpus: int, timeout_s: float = 180) -> None:
         if self.running_pid():
@@ -217,14 +244,16 @@ class LocalRay:
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.token()  # written before Ray reads it
+        if self.gcs_fault_tolerant:
+            self.redis.start()
+        self.launch_head(HeadSpec(self.command(num_cpus), self.environment()), timeout_s)
+
+    def launch_head(self, spec: HeadSpec, timeout_s: float) -> None:
+        """`ray start --head --block` from `spec`; returns once the dashboard answers."""
         with self.log_file.open("ab") as log:
             # Its own session: Ctrl-C in the terminal reaches only us, and we stop Ray in order.
             proc = subprocess.Popen(
-                self.command(num_cpus),
-                env=self.environment(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                spec.command, env=spec.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_s
@@ -255,7 +284,48 @@ class LocalRay:
         """The head and every process under it (GCS, raylet, workers, vLLM engines), then the same
         of each worker node."""
         trees = [self.running_pid(), *self.worker_pids().values()]
-        return [proc for pid in trees if pid is not None for proc in process_tree(pid)]
+        return [
+            proc for pid in trees if pid is not None for proc in process_tree(pid)
+        ] + self.redis.processes()
+
+    def kill_head(self) -> HeadSpec:
+        """SIGKILL every process of the head node (GCS, raylet, dashboard, Serve controller, the head's
+        proxy): a crashed head container. Returns how it was started, for `restart_head`."""
+        pid = self.running_pid()
+        if pid is None:
+            raise RuntimeError(f"no head is running from {self.state_dir}")
+        head = psutil.Process(pid)
+        spec = HeadSpec(head.cmdline(), head.environ())
+        procs = process_tree(pid)
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=10)
+        self.pid_file.unlink(missing_ok=True)
+        return spec
+
+    def restart_head(self, spec: HeadSpec, timeout_s: float = 180) -> None:
+        """The same command and environment again, as the kubelet restarts a crashed head container;
+        nothing when a head already runs."""
+        if self.running_pid() is not None:
+            return
+        # `ray start` refuses to start a head whose address the last start recorded while processes
+        # on this host still name it: the worker nodes' raylets, which a head pod would not see.
+        address_file = (self.temp_dir or Path("/tmp/ray")) / "ray_current_cluster"
+        with contextlib.suppress(FileNotFoundError):
+            if address_file.read_text().strip() == f"{HOST}:{self.ports.gcs}":
+                address_file.unlink()
+        self.launch_head(spec, timeout_s)
+
+    def restart_dead_workers(self) -> list[str]:
+        """Start again, under the same names, the worker nodes whose processes have ended, as the
+        kubelet restarts a worker pod's container; their names."""
+        alive = self.worker_pids()  # a node stopped on purpose has no pid file left
+        dead = [p.stem for p in sorted(self.nodes_dir.glob("*.pid")) if p.stem not in alive]
+        for name in dead:
+            node = self.worker_node(name)
+            self.start_worker(name, node["group"], node["num_cpus"], proxy_port=node["proxy_port"])
+        return dead
 
     def worker_pids(self) -> dict[str, int]:
         """The worker nodes started by `start_worker` that still run, by name."""
@@ -276,13 +346,26 @@ class LocalRay:
         data = self.api("GET", "/api/v0/nodes?limit=1000")["data"]["result"]["result"]
         return {node["node_id"]: node["state"] for node in data}
 
-    def start_worker(self, name: str, group: str, num_cpus: int, timeout_s: float = 180) -> str:
+    def start_worker(
+        self, name: str, group: str, num_cpus: int, timeout_s: float = 180, proxy_port: int | None = None
+    ) -> str:
         """A worker node of worker group `group` joined to this head, like a pod of a KubeRay worker
         group (Ray labels it `ray.io/node-group=<group>` from RAY_NODE_TYPE_NAME, as there); returns
-        its node id. Its ports are free ones on loopback; its process tree is its own session."""
+        its node id. Its ports are free ones on loopback (its Serve proxy's `proxy_port` when given);
+        its process tree is its own session."""
         known = set(self.node_states())
-        agent_port, metrics_port = free_ports(2)
+        agent_port, metrics_port, free_proxy_port = free_ports(3)
+        proxy_port = proxy_port or free_proxy_port
+        # The head's own environment (a node started later, e.g. a spare one, gets the same), minus
+        # what only the head reads; with GCS fault tolerance, KubeRay's longer reconnect window.
+        head_env = self.running_environment() or self.environment()
+        fault_tolerant = REDIS_ADDRESS_ENV in head_env
+        env = {k: v for k, v in head_env.items() if k not in (REDIS_ADDRESS_ENV, NAMESPACE_ENV)}
         command = [
+            # A worker pod's cores are not the head pod's: at a lower priority here, the engines that
+            # saturate the machine leave the head (GCS, raylet, dashboard) the CPU it needs, e.g. to
+            # come back after a crash under load.
+            "nice", "-n", str(WORKER_NICENESS),
             sys.executable, "-m", "devkit.ray_worker", "start", "--block",
             f"--address={HOST}:{self.ports.gcs}", f"--node-ip-address={HOST}",
             f"--dashboard-agent-listen-port={agent_port}", f"--metrics-export-port={metrics_port}",
@@ -293,7 +376,13 @@ class LocalRay:
         with (self.nodes_dir / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
                 command,
-                env={**self.environment(), "RAY_NODE_TYPE_NAME": group},
+                env={
+                    **env,
+                    **(WORKER_GCS_RECONNECT_ENV if fault_tolerant else {}),
+                    "RAY_NODE_TYPE_NAME": group,
+                    # Serve runs a proxy on every node, as in a cluster; on one host each needs a port.
+                    "RAY_SERVE_WORKER_PROXY_HTTP_PORT": str(proxy_port),
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -309,7 +398,7 @@ class LocalRay:
                 )
             joined = [n for n, state in self.node_states().items() if n not in known and state == "ALIVE"]
             if joined:
-                node = {"node_id": joined[0], "group": group, "num_cpus": num_cpus}
+                node = {"node_id": joined[0], "group": group, "num_cpus": num_cpus, "proxy_port": proxy_port}
                 (self.nodes_dir / f"{name}.json").write_text(json.dumps(node))
                 return joined[0]
             time.sleep(1)
@@ -317,7 +406,7 @@ class LocalRay:
         raise SystemExit(f"worker node {name} did not join the head in {timeout_s:.0f} s")
 
     def worker_node(self, name: str) -> dict:
-        """A started worker node's node id, group and logical CPUs."""
+        """A started worker node's node id, group, logical CPUs and Serve proxy port."""
         return json.loads((self.nodes_dir / f"{name}.json").read_text())
 
     def stop_worker(self, name: str, kill: bool = False, timeout_s: float = 30) -> None:
@@ -335,6 +424,10 @@ class LocalRay:
         else:
             terminate(procs, timeout_s)
 
+    def proxy_url(self, name: str) -> str:
+        """The HTTP address of the Serve proxy on worker node `name`."""
+        return f"http://{HOST}:{self.worker_node(name)['proxy_port']}"
+
     def listening(self) -> list[Listener]:
         """Every listening TCP socket of the cluster's processes."""
         return listeners(self.processes())
@@ -346,14 +439,25 @@ class LocalRay:
         for pid_file in self.nodes_dir.glob("*.pid"):
             pid_file.unlink()
         terminate(procs, timeout_s)
+        self.redis.stop()
         return bool(procs)
 
     def deploy(self, body: dict) -> None:
-        """The call KubeRay makes for serveConfigV2; Ray validates it with ServeDeploySchema."""
+        """The call KubeRay makes for serveConfigV2; Ray validates it with ServeDeploySchema. The body
+        is kept, as KubeRay keeps the RayService's config, to submit again after a head restart."""
         try:
             self.api("PUT", "/api/serve/applications/", body, timeout=120)
         except urllib.error.HTTPError as err:
             raise SystemExit(f"Ray rejected the serve config ({err.code}): {err.read().decode()}") from err
+        self.deployed_file.write_text(json.dumps(body))
+
+    @property
+    def deployed_file(self) -> Path:
+        return self.state_dir / "serve_config.json"
+
+    def deployed(self) -> dict:
+        """The last deploy body that Ray accepted."""
+        return json.loads(self.deployed_file.read_text())
 
     def applications(self) -> dict:
         return self.api("GET", "/api/serve/applications/").get("applications", {})

@@ -76,8 +76,13 @@ class LocalRun:
 
     def values_args(self) -> list[str]:
         """serve_local.py's -f and --set arguments for this run's values; the run's serve port is where
-        either mode answers (in standalone mode vLLM's `--port`, rendered from standalone.port)."""
-        sets = (*self.set_values, f"standalone.port={self.ports.serve}")
+        either mode answers (in standalone mode vLLM's `--port`, rendered from standalone.port), and
+        its Redis port is where GCS fault tolerance finds Redis (when the values turn it on)."""
+        sets = (
+            *self.set_values,
+            f"standalone.port={self.ports.serve}",
+            f"gcsFaultTolerance.redisAddress={HOST}:{self.ports.redis}",
+        )
         return [a for v in self.values_files for a in ("-f", v)] + [a for s in sets for a in ("--set", s)]
 
     def start(self, timeout_s: int = 900, quiet: bool = True) -> None:

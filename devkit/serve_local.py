@@ -24,7 +24,15 @@ import yaml
 
 from devkit import REPO
 from devkit.helm import HelmRenderError, Rendered, render_chart  # the one module that calls Helm
-from devkit.local_ray import HOST, DeployFailed, LocalRay, Ports, http_json
+from devkit.local_ray import (
+    HOST,
+    NAMESPACE_ENV,
+    REDIS_ADDRESS_ENV,
+    DeployFailed,
+    LocalRay,
+    Ports,
+    http_json,
+)
 from devkit.loopback import off_loopback
 from devkit.standalone import StandaloneRun, containers
 
@@ -60,18 +68,42 @@ def serve_runtime_env(rendered: Rendered) -> dict[str, str]:
     }
 
 
-def with_http_options(config_text: str, ports: Ports, head_only: bool = False) -> dict:
-    """The deploy body: the rendered config, with Serve's HTTP proxy pinned to loopback.
+def with_http_options(config_text: str, ports: Ports) -> dict:
+    """The deploy body: the rendered config, with Serve's HTTP proxies bound to loopback.
 
     In a cluster KubeRay owns the proxy address (0.0.0.0:8000 inside each pod); locally the only
-    change is the bind address and port, and with worker nodes a proxy on the head only: every
-    node of a local run shares 127.0.0.1, so only one proxy can hold the port.
+    change is the bind address and the head's port (a worker node's proxy gets its own port from
+    `LocalRay.start_worker`: every node of a local run shares 127.0.0.1).
     """
     body = yaml.safe_load(config_text)
     body["http_options"] = {**body.get("http_options", {}), "host": HOST, "port": ports.serve}
-    if head_only:
-        body["proxy_location"] = "HeadOnly"
     return body
+
+
+def deployment_cpus(config: dict, placed: bool | None) -> float:
+    """Logical CPUs of the deployments at their max replicas: those with a placement group (`placed`
+    True: the models), those without one (False: gateway, RAG), or all (None)."""
+    total = 0.0
+    for app in config.get("applications", []):
+        for dep in app.get("deployments", []):
+            bundles = dep.get("placement_group_bundles")
+            if placed is not None and bool(bundles) != placed:
+                continue
+            auto = dep.get("autoscaling_config") or {}
+            replicas = auto.get("max_replicas", dep.get("num_replicas", 1))
+            per_replica = (
+                sum(b.get("CPU", 0) for b in bundles)
+                if bundles
+                else (dep.get("ray_actor_options") or {}).get("num_cpus", 1)
+            )
+            total += replicas * per_replica
+    return total
+
+
+def head_num_cpus(rendered: Rendered) -> int | None:
+    """The head's `num-cpus` start parameter, when the values set one (`head.numCpus`)."""
+    params = rendered.get("RayService")["spec"]["rayClusterConfig"]["headGroupSpec"]["rayStartParams"]
+    return int(float(params["num-cpus"])) if "num-cpus" in params else None
 
 
 def worker_nodes(rendered: Rendered) -> list[tuple[str, str, int]]:
@@ -79,10 +111,14 @@ def worker_nodes(rendered: Rendered) -> list[tuple[str, str, int]]:
 
     A pod of a GPU group holds one model replica per GPU; a local node gets the CPUs of the
     largest replica placed on its group, so like a pod it holds one and nothing else fits beside it.
+    When the head takes no replicas (`head.numCpus: 0`, as in a cluster), each node also gets the
+    CPUs of the deployments placed on no group (gateway, RAG), as a GPU pod's spare cores take them:
+    they may land on any node, and the models must still fit wherever they went.
     """
     cluster = rendered.get("RayService")["spec"]["rayClusterConfig"]
+    config = yaml.safe_load(rendered.serve_config_text)
     sizes: dict[str, float] = {}
-    for app in yaml.safe_load(rendered.serve_config_text)["applications"]:
+    for app in config["applications"]:
         for dep in app.get("deployments", []):
             selectors = dep.get("placement_group_bundle_label_selector") or []
             per_group: dict[str, float] = {}
@@ -91,28 +127,37 @@ def worker_nodes(rendered: Rendered) -> list[tuple[str, str, int]]:
                 per_group[group] = per_group.get(group, 0) + bundle.get("CPU", 0)
             for group, cpus in per_group.items():
                 sizes[group] = max(sizes.get(group, 0), cpus)
-    return [
+    nodes = [
         (f"{group}-{index}", group, max(1, math.ceil(sizes.get(group, 1))))
         for group, count in ((spec["groupName"], spec["replicas"]) for spec in cluster["workerGroupSpecs"])
         for index in range(count)
     ]
+    if head_num_cpus(rendered) == 0:
+        spare = math.ceil(deployment_cpus(config, placed=False))
+        nodes = [(name, group, cpus + spare) for name, group, cpus in nodes]
+    return nodes
 
 
 def required_cpus(config: dict) -> int:
     """Logical CPUs that let every deployment reach its max replicas, plus head-room."""
-    total = 0.0
-    for app in config.get("applications", []):
-        for dep in app.get("deployments", []):
-            auto = dep.get("autoscaling_config") or {}
-            replicas = auto.get("max_replicas", dep.get("num_replicas", 1))
-            bundles = dep.get("placement_group_bundles")
-            per_replica = (
-                sum(b.get("CPU", 0) for b in bundles)
-                if bundles
-                else (dep.get("ray_actor_options") or {}).get("num_cpus", 1)
-            )
-            total += replicas * per_replica
-    return max(MIN_LOGICAL_CPUS, math.ceil(total) + 4)
+    return max(MIN_LOGICAL_CPUS, math.ceil(deployment_cpus(config, placed=None)) + 4)
+
+
+def gcs_fault_tolerance_env(rendered: Rendered, ports: Ports) -> dict[str, str]:
+    """What KubeRay gives the head for `gcsFaultToleranceOptions` (the Redis address and the storage
+    namespace; the password goes on `ray start`'s command line), or nothing when it is off. The
+    local run's Redis is its own on 127.0.0.1:`ports.redis`, so the values must name that address."""
+    options = rendered.get("RayService")["spec"]["rayClusterConfig"].get("gcsFaultToleranceOptions")
+    if not options:
+        return {}
+    local = f"{HOST}:{ports.redis}"
+    if options["redisAddress"] != local:
+        raise SystemExit(
+            f"gcsFaultTolerance.redisAddress is {options['redisAddress']!r}; a local run starts its own "
+            f"Redis on {local}: set gcsFaultTolerance.redisAddress={local}"
+        )
+    namespace = options.get("externalStorageNamespace") or rendered.get("RayService")["metadata"]["name"]
+    return {REDIS_ADDRESS_ENV: local, NAMESPACE_ENV: namespace}
 
 
 def wait_running(ray: LocalRay, timeout_s: float, out=sys.stdout) -> dict:
@@ -153,7 +198,7 @@ def update(ray: LocalRay, rendered: Rendered, timeout_s: float) -> dict:
             + "\n  ".join(changed)
         )
     # The PUT returns once the controller holds the new config: the statuses read next are its.
-    ray.deploy(with_http_options(rendered.serve_config_text, ray.ports, head_only=bool(ray.worker_pids())))
+    ray.deploy(with_http_options(rendered.serve_config_text, ray.ports))
     return wait_running(ray, timeout_s)
 
 
@@ -299,13 +344,19 @@ def main(argv: list[str] | None = None) -> int:
         apps = update(LocalRay(Ports.from_env(), STATE_DIR), rendered, args.timeout)
         print(f"updated: {', '.join(sorted(apps))} RUNNING", flush=True)
         return 0
-    ray = LocalRay(Ports.from_env(), STATE_DIR, env=serve_runtime_env(rendered))
+    ports = Ports.from_env()
+    ray = LocalRay(
+        ports, STATE_DIR, env={**serve_runtime_env(rendered), **gcs_fault_tolerance_env(rendered, ports)}
+    )
     nodes = worker_nodes(rendered)
-    body = with_http_options(config_text, ray.ports, head_only=bool(nodes))
-    cpus = required_cpus(body)
+    body = with_http_options(config_text, ray.ports)
+    cpus = head_num_cpus(rendered)
+    cpus = required_cpus(body) if cpus is None else cpus
 
     def start() -> None:
         print(f"starting Ray on {HOST} ({cpus} logical CPUs), dashboard {ray.dashboard}", flush=True)
+        if ray.gcs_fault_tolerant:
+            print(f"GCS fault tolerance: Ray keeps its state in Redis on {ray.redis.address}", flush=True)
         ray.start(num_cpus=cpus)
         ray.deploy(body)
         # After the deploy, as KubeRay's worker pods join a head that already runs Serve: the

@@ -9,6 +9,8 @@ from devkit.helm import render_chart
 from devkit.local_ray import LocalRay, Ports
 from devkit.presets import VALUES_DIR
 from devkit.serve_local import (
+    gcs_fault_tolerance_env,
+    head_num_cpus,
     main,
     render,
     restart_needed,
@@ -20,6 +22,7 @@ from devkit.serve_local import (
 
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
 NODES = (*LOCAL, VALUES_DIR / "local-cpu-nodes.yaml")
+GCS_FT = (*LOCAL, VALUES_DIR / "local-cpu-gcs-ft.yaml")
 
 
 class TestWorkerNodes:
@@ -35,17 +38,43 @@ class TestWorkerNodes:
         rendered = render_chart(LOCAL, {f"workerGroups[0].{key}": value for key, value in group.items()})
         assert worker_nodes(rendered) == [("spare-0", "spare", 1)]
 
+    def test_should_give_every_node_the_gateway_cpus_when_the_head_takes_no_replica(self):
+        # head.numCpus 0: the gateway (1 CPU, RAG off) may land on either node beside a model (2 CPUs).
+        rendered = render_chart(GCS_FT, {"rag.enabled": False})
+        assert head_num_cpus(rendered) == 0
+        assert worker_nodes(rendered) == [("gpu-0", "gpu", 3), ("gpu-1", "gpu", 3)]
+
+    def test_should_size_the_head_by_the_replicas_when_the_values_set_no_head_cpus(self):
+        assert head_num_cpus(render_chart(NODES)) is None
+
+
+class TestGcsFaultTolerance:
+    def test_should_add_nothing_when_fault_tolerance_is_off(self):
+        assert gcs_fault_tolerance_env(render_chart(LOCAL), Ports()) == {}
+
+    def test_should_give_the_head_the_redis_address_and_a_namespace_when_on(self):
+        assert gcs_fault_tolerance_env(render_chart(GCS_FT), Ports(redis=6390)) == {
+            "RAY_REDIS_ADDRESS": "127.0.0.1:6390",
+            "RAY_external_storage_namespace": "llm-ray-vllm",
+        }
+
+    def test_should_use_the_values_namespace_when_one_is_set(self):
+        rendered = render_chart(GCS_FT, {"gcsFaultTolerance.externalStorageNamespace": "llm-prod"})
+        assert gcs_fault_tolerance_env(rendered, Ports())["RAY_external_storage_namespace"] == "llm-prod"
+
+    def test_should_name_the_local_address_when_the_values_point_elsewhere(self):
+        rendered = render_chart(GCS_FT, {"gcsFaultTolerance.redisAddress": "redis.example:6379"})
+        with pytest.raises(SystemExit, match=r"set gcsFaultTolerance.redisAddress=127.0.0.1:7000$"):
+            gcs_fault_tolerance_env(rendered, Ports(redis=7000))
+
 
 class TestDeployBody:
-    def test_should_bind_the_proxy_to_loopback_and_keep_the_rendered_config_when_single_node(self):
-        rendered = render_chart(LOCAL)
+    def test_should_bind_the_proxies_to_loopback_and_keep_the_rendered_config(self):
+        rendered = render_chart(NODES)
         body = with_http_options(rendered.serve_config_text, Ports(serve=18000))
         assert body["http_options"]["host"] == "127.0.0.1" and body["http_options"]["port"] == 18000
+        # A proxy on every node, as in a cluster (each worker node's on a port of its own).
         assert "proxy_location" not in body
-
-    def test_should_keep_the_proxy_on_the_head_when_worker_nodes_share_loopback(self):
-        body = with_http_options(render_chart(NODES).serve_config_text, Ports(), head_only=True)
-        assert body["proxy_location"] == "HeadOnly"
 
 
 class TestUpdate:

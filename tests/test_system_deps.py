@@ -36,19 +36,24 @@ def fake_bin(tmp_path: Path, *, uid: int, programs: tuple[str, ...] = ()) -> Pat
 
 
 class TestSystemDeps:
-    def test_should_do_nothing_when_prometheus_and_promtool_are_installed(self, tmp_path):
-        result = run(fake_bin(tmp_path, uid=1000, programs=("prometheus", "promtool")))
+    def test_should_do_nothing_when_prometheus_promtool_and_redis_are_installed(self, tmp_path):
+        result = run(fake_bin(tmp_path, uid=1000, programs=("prometheus", "promtool", "redis-server")))
         assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
     def test_should_print_the_one_command_when_not_root_and_no_sudo(self, tmp_path):
         result = run(fake_bin(tmp_path, uid=1000))
         assert result.returncode == 1
         assert result.stderr.splitlines() == [
-            "missing: prometheus -- run: sudo apt-get update && "
-            "sudo apt-get install -y --no-install-recommends prometheus"
+            "missing: prometheus redis-server -- run: sudo apt-get update && "
+            "sudo apt-get install -y --no-install-recommends prometheus redis-server"
         ]
 
     def test_should_name_prometheus_once_when_only_promtool_is_missing(self, tmp_path):
-        result = run(fake_bin(tmp_path, uid=1000, programs=("prometheus",)))
+        result = run(fake_bin(tmp_path, uid=1000, programs=("prometheus", "redis-server")))
         assert result.returncode == 1
         assert result.stderr.count("prometheus") == 2  # "missing: prometheus" and the install command
+
+    def test_should_name_only_redis_when_prometheus_is_installed(self, tmp_path):
+        result = run(fake_bin(tmp_path, uid=1000, programs=("prometheus", "promtool")))
+        assert result.returncode == 1
+        assert result.stderr.startswith("missing: redis-server -- run: ")

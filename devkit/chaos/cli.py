@@ -1,7 +1,8 @@
 """`tools/chaos.py` (`make chaos`): faults of the local run under load, each request judged.
 
-For each group of faults that share values files: start the local run (values/local-cpu.yaml, plus
-values/local-cpu-chaos.yaml for the gateway fault, values/local-cpu-nodes.yaml for the node faults)
+For each group of faults that share values: start the local run (values/local-cpu.yaml, plus
+values/local-cpu-chaos.yaml for the gateway fault, values/local-cpu-nodes.yaml for the node faults,
+values/local-cpu-gcs-ft.yaml for the head faults, the contrast without Redis by --set)
 and a Prometheus with the chart's PodMonitor and alert rules over it, run each fault under bounded
 load, wait for the `llm` application to be RUNNING again and for no alert to fire, stop both.
 Writes out/chaos/chaos.json and chaos.md.
@@ -35,11 +36,13 @@ def values_for(fault: Fault) -> tuple[str, ...]:
     return (BASE_VALUES, fault.overlay) if fault.overlay else (BASE_VALUES,)
 
 
-def groups(names: list[str]) -> dict[tuple[str, ...], list[Fault]]:
-    """Faults by the values files their run needs, in the order given: one local run per group."""
-    grouped: dict[tuple[str, ...], list[Fault]] = {}
+def groups(names: list[str]) -> dict[tuple[tuple[str, ...], tuple[str, ...]], list[Fault]]:
+    """Faults by the values files and --set values their run needs, in the order given: one local
+    run per group."""
+    grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Fault]] = {}
     for name in names:
-        grouped.setdefault(values_for(FAULTS[name]), []).append(FAULTS[name])
+        fault = FAULTS[name]
+        grouped.setdefault((values_for(fault), fault.set_values), []).append(fault)
     return grouped
 
 
@@ -69,7 +72,8 @@ def run_group(
             run.start()
             with watching_alerts(run, Path(state) / "prometheus") as watch:
                 for fault in faults:
-                    result = asyncio.run(run_fault(run.ray, run.base_url, fault, plan))
+                    url = fault.load_url(run.ray) if fault.load_url else run.base_url
+                    result = asyncio.run(run_fault(run.ray, url, fault, plan))
                     # The next fault starts from a healthy application, every replica replaced, and no
                     # alert firing: Serve calls an application RUNNING while a migrated replica starts.
                     run.ray.wait_running({"llm"}, timeout_s=RECOVERY_TIMEOUT_S)
@@ -100,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(bounds=type(plan.bounds)(max_tokens=args.max_tokens, idle_bound_s=args.idle_bound))
     results: list[dict] = []
     try:
-        for values, faults in groups(names).items():
-            results += run_group(values, faults, tuple(args.set_values), plan)
+        for (values, fault_sets), faults in groups(names).items():
+            results += run_group(values, faults, (*fault_sets, *args.set_values), plan)
     finally:
         meta = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "set": args.set_values, "faults": names}
         json_path, md_path = report.write(args.out, results, meta)

@@ -53,6 +53,7 @@ class Injected:
     target: str
     pids: list[int]
     undo: list[Callable[[], None]] = field(default_factory=list)
+    measured: dict[str, object] = field(default_factory=dict)  # what the undo saw (a head restart)
 
     def cleanup(self) -> None:
         for step in self.undo:

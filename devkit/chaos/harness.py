@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devkit.chaos import faults
+from devkit.chaos import faults, head
 from devkit.chaos.classify import VERDICTS, Attempt, classify
 from devkit.chaos.load import ClientSpec, LoadBounds, client_loop, http_client
 from devkit.local_ray import LocalRay
@@ -24,6 +24,15 @@ DEPLOYMENT = llm_deployment_name(MODEL)
 # Two replicas of `tiny` on two worker nodes of the `gpu` group; a spare node joins before a node fault.
 NODES_OVERLAY = "values/local-cpu-nodes.yaml"
 NODE_DRAIN_DEADLINE_S = 120.0  # a spot interruption's two minutes
+# The head runs no replica; the models and the gateway run on two worker nodes, each with a proxy.
+HEAD_OVERLAY = "values/local-cpu-gcs-ft.yaml"
+HEAD_RESTART_AFTER_S = 10.0  # the kubelet restarts a crashed container within seconds
+
+
+def first_worker_proxy(ray: LocalRay) -> str:
+    """The Serve proxy of the first worker node: a client of the cluster reaches the proxies of the
+    pods that are up (the Service), and this one outlives the head."""
+    return ray.proxy_url(sorted(ray.worker_pids())[0])
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class Fault:
     overlay: str = ""  # a values file on top of values/local-cpu.yaml that the fault needs
     prepare: Callable[[LocalRay], object] | None = None  # run before the load starts
     undo_after_s: float | None = None  # run the undo this long after the fault (a stall's SIGCONT)
+    set_values: tuple[str, ...] = ()  # --set values of the fault's run
+    load_url: Callable[[LocalRay], str] | None = None  # where the load goes (default: the head's proxy)
 
 
 FAULTS = {
@@ -75,6 +86,23 @@ FAULTS = {
             overlay=NODES_OVERLAY,
             prepare=faults.add_spare_node,
         ),
+        Fault(
+            "head-kill",
+            f"SIGKILL every process of the head (GCS in Redis), restart it after {HEAD_RESTART_AFTER_S:g} s",
+            head.head_fault(MODEL),
+            overlay=HEAD_OVERLAY,
+            undo_after_s=HEAD_RESTART_AFTER_S,
+            load_url=first_worker_proxy,
+        ),
+        Fault(
+            "head-kill-no-ft",
+            f"the same without GCS fault tolerance (no Redis), restart it after {HEAD_RESTART_AFTER_S:g} s",
+            head.head_fault(MODEL),
+            overlay=HEAD_OVERLAY,
+            undo_after_s=HEAD_RESTART_AFTER_S,
+            set_values=("gcsFaultTolerance.enabled=false",),
+            load_url=first_worker_proxy,
+        ),
     )
 }
 
@@ -106,6 +134,7 @@ class FaultResult:
     note: str = ""
     injected_at: float = 0.0  # wall clock, for what Prometheus saw (fault_at is monotonic)
     alerts: dict[str, dict[str, float | None]] = field(default_factory=dict)  # devkit.chaos.alerts
+    measured: dict[str, object] = field(default_factory=dict)  # the fault's own (a head restart)
 
     def counts(self, model: str | None = None) -> dict[str, int]:
         picked = [a for a in self.attempts if model is None or a.model == model]
@@ -114,13 +143,16 @@ class FaultResult:
 
     def summary(self) -> dict:
         other = self.counts(OTHER_MODEL)
+        gap = longest_gap(self.attempts, MODEL, self.fault_at) if self.fault_at else None
         return {
             "fault": self.fault,
             **self.counts(),
             "recovered_s": None if self.recovered_s is None else round(self.recovered_s, 1),
+            "longest_gap_s": None if gap is None else round(gap, 1),
             "other_model_errors": other["requests"] - other["ok"],
             "in_flight_at_fault": self.in_flight_at_fault,
             "alerts": self.alerts,
+            "measured": self.measured,
             "note": self.note,
         }
 
@@ -138,6 +170,13 @@ class FaultResult:
                 for a in self.attempts
             ],
         }
+
+
+def longest_gap(attempts: list[Attempt], model: str, since: float) -> float | None:
+    """The longest time from `since` on during which no request to `model` completed fine: how long
+    its clients saw nothing but failures (or waits). None when none completed fine after `since`."""
+    ends = sorted(a.ended for a in attempts if a.model == model and a.ended >= since and classify(a) == "ok")
+    return max(b - a for a, b in zip([since, *ends], ends, strict=False)) if ends else None
 
 
 def first_answer_after(attempts: list[Attempt], model: str, since: float) -> float | None:
@@ -196,10 +235,12 @@ async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=
             result.fault_at, result.injected_at = time.monotonic(), time.time()
             result.target = f"{injected.target} pid {injected.pids}"
             log(f"[{fault.name}] injected: {result.target}, {result.in_flight_at_fault} requests in flight")
+            result.measured = injected.measured
             if fault.undo_after_s is not None:
                 await asyncio.sleep(fault.undo_after_s)
-                injected.cleanup()
-                log(f"[{fault.name}] undone after {fault.undo_after_s:g} s")
+                # In a thread: a head restart takes a while, and the load goes on meanwhile.
+                await asyncio.to_thread(injected.cleanup)
+                log(f"[{fault.name}] undone after {fault.undo_after_s:g} s: {injected.measured or 'done'}")
             await _until(
                 lambda: first_answer_after(result.attempts, MODEL, result.fault_at) is not None,
                 plan.recovery_window_s,

@@ -18,24 +18,53 @@ COLUMNS = (
 )
 
 
+# What a head restart measures (devkit.chaos.head), seconds from the kill.
+HEAD_COLUMNS = (
+    ("fault", "fault"),
+    ("restarted_after_s", "head restarted at (s)"),
+    ("gcs_back_s", "GCS answers at (s)"),
+    ("serve_state_recovered", "Serve state recovered"),
+    ("workers_restarted", "worker nodes restarted"),
+    ("apps_running_s", "applications RUNNING at (s)"),
+    ("config_change_applied", "config change after recovery applied"),
+    ("longest_gap_s", "longest time without an answer (s)"),
+)
+
+
 def _cell(value: object) -> str:
     if isinstance(value, dict):  # alerts
         spans = [
             f"{name} {s['firing_after_s']} → {_cell(s['resolved_after_s'])}" for name, s in value.items()
         ]
         return ", ".join(spans) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(value) or "none"
     return "not within the window" if value is None else str(value)
 
 
-def markdown(summaries: list[dict], title: str = "Faults under load") -> str:
-    lines = [
-        f"## {title}",
-        "",
-        "| " + " | ".join(label for _, label in COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
+def _table(columns: tuple[tuple[str, str], ...], rows: list[dict]) -> list[str]:
+    return [
+        "| " + " | ".join(label for _, label in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+        *("| " + " | ".join(_cell(row.get(key, "-")) for key, _ in columns) + " |" for row in rows),
     ]
-    lines += ["| " + " | ".join(_cell(s.get(key)) for key, _ in COLUMNS) + " |" for s in summaries]
+
+
+def markdown(summaries: list[dict], title: str = "Faults under load") -> str:
+    lines = [f"## {title}", "", *_table(COLUMNS, summaries)]
+    restarts = [
+        {"fault": s["fault"], "longest_gap_s": s.get("longest_gap_s"), **s["measured"]}
+        for s in summaries
+        if s.get("measured")
+    ]
+    if restarts:
+        lines += ["", "Head restarts (seconds after the kill):", "", *_table(HEAD_COLUMNS, restarts)]
     notes = [f"- {s['fault']}: {s['note']}" for s in summaries if s.get("note")]
+    notes += [
+        f"- {s['fault']}: {s['measured']['error']}" for s in summaries if "error" in s.get("measured", {})
+    ]
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
