@@ -50,7 +50,7 @@ lock: ## Regenerate requirements.lock from requirements.in (needs the registries
 	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/pip freeze; } > requirements.lock.new && mv requirements.lock.new requirements.lock
 	rm -rf .lock-venv
 
-system-deps: ## Install Prometheus/promtool with apt-get (as root or with sudo), or print the command
+system-deps: ## Install Prometheus/promtool and redis-server with apt-get (as root or with sudo), or print the command
 	@tools/system_deps.sh
 
 $(TINY_MODEL)/config.json: devkit/tiny_model.py | $(VENV)/.installed
@@ -119,7 +119,7 @@ loadtest-autoscale: venv tiny-model ## Prove autoscaling: local run of the autos
 metrics-inventory: venv tiny-model ## Regenerate monitoring/metrics-inventory.json from a live scrape of the local run
 	$(PY) tools/metrics_inventory.py
 
-chaos: venv tiny-model system-deps ## Faults under load on the local run (replica/engine kill, engine stall, gateway kill, node drain/kill), alerts in a real Prometheus; table in out/chaos/
+chaos: venv tiny-model system-deps ## Faults under load on the local run (replica/engine kill, engine stall, gateway kill, node drain/kill, head restart), alerts in a real Prometheus; table in out/chaos/
 	$(PY) tools/chaos.py
 
 bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, harness speed (bench/results/)

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -28,7 +27,8 @@ import psutil
 
 from devkit import REPO
 from devkit.loopback import Listener, listeners
-from devkit.redis import LocalRedis
+from devkit.redis import LocalRedis, RedisUnavailable
+from devkit.secret_file import secret_file
 
 HOST = "127.0.0.1"
 # A worker node's object store: Ray's default (30% of the machine's memory) per node would put the
@@ -180,11 +180,7 @@ class LocalRay:
 
     def token(self) -> str:
         """Ray's token auth is on locally too: the dashboard and job API run code for any caller."""
-        if not self.token_file.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.token_file.touch(mode=0o600)
-            self.token_file.write_text(secrets.token_hex(32))
-        return self.token_file.read_text().strip()
+        return secret_file(self.token_file, 32)
 
     def api(self, method: str, path: str, body: dict | None = None, timeout: float = 30) -> dict:
         return http_json(method, f"{self.dashboard}{path}", body, timeout=timeout, token=self.token())
@@ -245,7 +241,10 @@ class LocalRay:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.token()  # written before Ray reads it
         if self.gcs_fault_tolerant:
-            self.redis.start()
+            try:
+                self.redis.start()
+            except RedisUnavailable as err:
+                raise SystemExit(f"GCS fault tolerance needs its Redis: {err}") from None
         self.launch_head(HeadSpec(self.command(num_cpus), self.environment()), timeout_s)
 
     def launch_head(self, spec: HeadSpec, timeout_s: float) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from devkit.secret_file import secret_file
 
 HOST = "127.0.0.1"
 
@@ -75,11 +76,7 @@ class LocalRedis:
 
     def password(self) -> str:
         """The password, created once (the local run's stand-in for the chart's Redis Secret)."""
-        if not self.password_file.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.password_file.touch(mode=0o600)
-            self.password_file.write_text(secrets.token_hex(24))
-        return self.password_file.read_text().strip()
+        return secret_file(self.password_file, 24)
 
     def config(self) -> str:
         return "\n".join(
