@@ -42,17 +42,19 @@ from serve_app.config import llm_deployment_name
 
 LOCAL, VLLM = "chart-local-run", "vllm"
 VLLM_PORT = 47100
-TOKENIZER = report.REPO / ".cache" / "tiny-llama"  # the preset's model: prompts of exact token counts
 THROUGHPUT_RATIO_TARGET = 0.95
 TTFT_P50_ADDED_TARGET_MS = 10.0
 
 
-def client_run(url: str, args: argparse.Namespace, out: Path, num_prompts: int, seed: int) -> dict:
-    """One run of vLLM's benchmark client against `url`; its result (bench/vllm_client.py)."""
+def client_run(
+    url: str, args: argparse.Namespace, out: Path, num_prompts: int, seed: int, tokenizer: Path
+) -> dict:
+    """One run of vLLM's benchmark client against `url`, with prompts of exact token counts for the
+    served model's `tokenizer`; its result (bench/vllm_client.py)."""
     cmd = [
         sys.executable, "-m", "bench.vllm_client", "--out", str(out), "--",
         "--backend", "openai-chat", "--base-url", url, "--endpoint", "/v1/chat/completions",
-        "--model", MODEL, "--tokenizer", str(TOKENIZER), "--dataset-name", "random",
+        "--model", MODEL, "--tokenizer", str(tokenizer), "--dataset-name", "random",
         "--random-input-len", str(args.input_len), "--random-output-len", str(args.max_tokens),
         "--ignore-eos",
         "--num-prompts", str(num_prompts), "--max-concurrency", str(args.concurrency), "--seed", str(seed),
@@ -65,27 +67,34 @@ def client_run(url: str, args: argparse.Namespace, out: Path, num_prompts: int, 
     return json.loads(out.read_text())
 
 
-def alternate(targets: dict[str, str], args: argparse.Namespace, out_dir: Path) -> list[dict]:
+def alternate(
+    targets: dict[str, str], args: argparse.Namespace, out_dir: Path, tokenizer: Path
+) -> list[dict]:
     """A warm-up run per target, then `--rounds` rounds of one recorded run per target."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, url in targets.items() if args.warmup_prompts else ():
-        client_run(url, args, out_dir / f"warmup-{name}.json", args.warmup_prompts, args.seed)
+        client_run(url, args, out_dir / f"warmup-{name}.json", args.warmup_prompts, args.seed, tokenizer)
     runs = []
     order = interleaved(list(targets), args.rounds, random.Random(args.seed))
     for index, name in enumerate(order):
         number = index // len(targets)
         result = client_run(
-            targets[name], args, out_dir / f"run-{index}.json", args.num_prompts, args.seed + number
+            targets[name],
+            args,
+            out_dir / f"run-{index}.json",
+            args.num_prompts,
+            args.seed + number,
+            tokenizer,
         )
         runs.append({"target": name, "round": number, **result})
     return runs
 
 
 def profile_under_load(
-    name: str, url: str, pids: dict[str, int], args: argparse.Namespace, out_dir: Path
+    name: str, url: str, pids: dict[str, int], args: argparse.Namespace, out_dir: Path, tokenizer: Path
 ) -> dict:
     recordings = profile.start_recording(pids, int(args.profile_s), out_dir / name)
-    client_run(url, args, out_dir / f"{name}-load.json", args.num_prompts, args.seed)
+    client_run(url, args, out_dir / f"{name}-load.json", args.num_prompts, args.seed, tokenizer)
     return profile.finish_recording(recordings, timeout_s=60)
 
 
@@ -123,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         listeners = off_loopback(vllm.processes() + run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
-        runs = alternate(targets, args, args.state_dir / "runs")
+        runs = alternate(targets, args, args.state_dir / "runs", vllm.model_path)
         load_after = report.load_average()
         profiles = {}
         if args.profile:
@@ -139,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                 VLLM: {"api-server": api_server.pid, "engine-core": engine_core(api_server).pid},
             }
             profile_dir = args.out_dir / "profiles" / name
-            profiles = {t: profile_under_load(t, targets[t], pids[t], args, profile_dir) for t in targets}
+            profiles = {
+                t: profile_under_load(t, targets[t], pids[t], args, profile_dir, vllm.model_path)
+                for t in targets
+            }
 
     analysis = compare(runs, LOCAL, VLLM)
     per = analysis["servers"]
@@ -193,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         name,
         {
             "settings": {**{k: v for k, v in vars(args).items() if k not in ("state_dir", "out_dir")},
-                         "preset": "values/local-cpu.yaml", "vllm_command": vllm.command},
+                         "preset": "values/local-cpu.yaml",
+                         "vllm_command": [*vllm.container.command, *vllm.container.args]},
             "start_s": start_s,
             "non_loopback_listeners": listeners,
             **analysis,

@@ -16,24 +16,32 @@ from pathlib import Path
 
 import psutil
 
+from devkit import REPO
 from devkit.helm import render_chart
+from devkit.presets import PRESETS
 from devkit.standalone import Container, StandaloneRun, containers
-
-STANDALONE_VALUES = ("values/local-cpu.yaml", "values/local-cpu-standalone.yaml")
 
 
 def standalone_container(port: int) -> Container:
     """The standalone preset's one vLLM container, rendered with `standalone.port` = port."""
-    (container,) = containers(render_chart(STANDALONE_VALUES, [f"standalone.port={port}"]))
+    (container,) = containers(render_chart(PRESETS["local-cpu-standalone"], [f"standalone.port={port}"]))
     return container
 
 
 @dataclass
 class VllmServer:
-    base_url: str
+    container: Container  # what it runs, as rendered
     run: StandaloneRun
-    command: list[str]  # the container's command and args, as rendered
     start_s: float  # from the process start to its first healthy answer
+
+    @property
+    def base_url(self) -> str:
+        return self.container.base_url
+
+    @property
+    def model_path(self) -> Path:
+        """The served model's folder (`--model`, a `./` path resolved against the checkout)."""
+        return REPO / self.container.args[self.container.args.index("--model") + 1]
 
     def processes(self) -> list[psutil.Process]:
         """The API server first, then its engine processes."""
@@ -48,8 +56,6 @@ def standalone_vllm(port: int, state_dir: Path, timeout_s: float = 600) -> Itera
     try:
         started = time.monotonic()
         run.start(container, timeout_s)
-        yield VllmServer(
-            container.base_url, run, [*container.command, *container.args], time.monotonic() - started
-        )
+        yield VllmServer(container, run, time.monotonic() - started)
     finally:
         run.stop()

@@ -17,6 +17,7 @@ import pytest
 from devkit.local_ray import Ports
 from devkit.local_run import LocalRun, LocalRunFailed
 from devkit.monitoring.stack import ScrapedRun, scraped_local_run
+from devkit.presets import PRESETS
 
 # The fixtures that start a local Ray, vLLM or Prometheus, by package.
 LIVE_FIXTURES = {
@@ -25,7 +26,6 @@ LIVE_FIXTURES = {
     "live",  # tests/monitoring: a real Prometheus over the shared run
     "standalone_run",  # `make serve MODE=standalone`: vLLM's own server from the standalone render
 }
-STANDALONE_VALUES = ("values/local-cpu.yaml", "values/local-cpu-standalone.yaml")
 # The suites on the shared local run, in the order they use it (each after every test not on it):
 # the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the
 # bench and the end-to-end checks, the autoscaling cycle (it updates the run to the autoscaling preset
@@ -60,7 +60,7 @@ def standalone_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRu
     run = LocalRun(
         Ports.free(),
         tmp_path_factory.mktemp("standalone-run"),
-        values_files=STANDALONE_VALUES,
+        values_files=tuple(str(path) for path in PRESETS["local-cpu-standalone"]),
         set_values=("apiKeys.existingSecret=standalone-key",),
         extra_env={"VLLM_API_KEY": secrets.token_hex(16)},
     )
