@@ -22,6 +22,10 @@
   value: {{ .Values.serveRuntime.grpcHandles | ternary "1" "0" | quote }}
 - name: RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR
   value: {{ .Values.serveRuntime.autoscalingRecordIntervalFactor | toString | quote }}
+{{- if .Values.serveRuntime.openAiProxyErrors }}
+- name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
+  value: serve_app.proxy_errors.middlewares
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -19,6 +19,7 @@ SERVE_RUNTIME_ENV = [
     {"name": "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "value": "0"},
     {"name": "RAY_SERVE_USE_GRPC_BY_DEFAULT", "value": "1"},
     {"name": "RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR", "value": "0.02"},
+    {"name": "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", "value": "serve_app.proxy_errors.middlewares"},
 ]
 
 
