@@ -42,7 +42,7 @@ LOOPBACK_HOOK = "serve_app.loopback.bind_replica_grpc_to_node_ip"
 REDIS_ADDRESS_ENV = "RAY_REDIS_ADDRESS"
 NAMESPACE_ENV = "RAY_external_storage_namespace"
 WORKER_GCS_RECONNECT_ENV = {"RAY_gcs_rpc_server_reconnect_timeout_s": "600"}
-WORKER_NICENESS = 5
+WORKER_NICENESS = 10
 
 
 class DeployFailed(RuntimeError):
@@ -303,18 +303,40 @@ class LocalRay:
         self.pid_file.unlink(missing_ok=True)
         return spec
 
-    def restart_head(self, spec: HeadSpec, timeout_s: float = 180) -> None:
-        """The same command and environment again, as the kubelet restarts a crashed head container;
-        nothing when a head already runs."""
+    def restart_head(self, spec: HeadSpec, attempts: int = 3, timeout_s: float = 180) -> int:
+        """The same command and environment again, as the kubelet restarts a crashed head container,
+        and again with its back-off (10 s, 20 s) when a start fails: on a busy machine the new raylet
+        can miss the 30 s Ray gives it to register. The number of starts it took (0: a head ran)."""
         if self.running_pid() is not None:
-            return
-        # `ray start` refuses to start a head whose address the last start recorded while processes
-        # on this host still name it: the worker nodes' raylets, which a head pod would not see.
-        address_file = (self.temp_dir or Path("/tmp/ray")) / "ray_current_cluster"
-        with contextlib.suppress(FileNotFoundError):
-            if address_file.read_text().strip() == f"{HOST}:{self.ports.gcs}":
-                address_file.unlink()
-        self.launch_head(spec, timeout_s)
+            return 0
+        for attempt in range(1, attempts + 1):
+            # `ray start` refuses to start a head whose address the last start recorded while processes
+            # on this host still name it: the worker nodes' raylets, which a head pod would not see.
+            address_file = (self.temp_dir or Path("/tmp/ray")) / "ray_current_cluster"
+            with contextlib.suppress(FileNotFoundError):
+                if address_file.read_text().strip() == f"{HOST}:{self.ports.gcs}":
+                    address_file.unlink()
+            try:
+                self.launch_head(spec, timeout_s)
+                return attempt
+            except SystemExit:
+                if attempt == attempts:
+                    raise
+                self.kill_session(int(self.pid_file.read_text()))  # what the failed start left
+                self.pid_file.unlink(missing_ok=True)
+                time.sleep(10 * 2 ** (attempt - 1))
+        return attempts
+
+    @staticmethod
+    def kill_session(sid: int) -> None:
+        """SIGKILL every process of session `sid` (a head's `ray start` runs in a session of its own)."""
+        procs = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if os.getsid(proc.pid) == sid:
+                    procs.append(proc)
+                    proc.kill()
+        psutil.wait_procs(procs, timeout=10)
 
     def restart_dead_workers(self) -> list[str]:
         """Start again, under the same names, the worker nodes whose processes have ended, as the

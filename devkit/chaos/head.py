@@ -79,7 +79,7 @@ def apply_change(ray: LocalRay, proxy_url: str, model: str) -> bool:
 
 def kill_head(ray: LocalRay, model: str) -> Injected:
     """SIGKILL the head node's processes; the undo restarts it and fills `measured` (seconds from the
-    kill): gcs_back_s, serve_state_recovered, apps_running_s, and with fault tolerance
+    kill): head_starts, gcs_back_s, serve_state_recovered, apps_running_s, and with fault tolerance
     config_change_applied, or without it workers_restarted (what KubeRay redid)."""
     workers = sorted(ray.worker_pids())
     proxy_url = ray.proxy_url(workers[0])
@@ -101,7 +101,7 @@ def kill_head(ray: LocalRay, model: str) -> Injected:
             measured["error"] = f"{type(err).__name__}: {err}"[:500]
 
     def recover() -> None:
-        ray.restart_head(spec)
+        measured["head_starts"] = ray.restart_head(spec)
         measured["gcs_back_s"] = since()
         measured["serve_state_recovered"] = controller_known(ray)
         if not measured["serve_state_recovered"]:

@@ -22,6 +22,7 @@ COLUMNS = (
 HEAD_COLUMNS = (
     ("fault", "fault"),
     ("restarted_after_s", "head restarted at (s)"),
+    ("head_starts", "starts it took"),
     ("gcs_back_s", "GCS answers at (s)"),
     ("serve_state_recovered", "Serve state recovered"),
     ("workers_restarted", "worker nodes restarted"),

@@ -16,6 +16,7 @@ HEAD_ROW = {
     "alerts": {},
     "measured": {
         "restarted_after_s": 10.0,
+        "head_starts": 1,
         "gcs_back_s": 21.5,
         "serve_state_recovered": True,
         "apps_running_s": 40.2,
@@ -27,7 +28,7 @@ HEAD_ROW = {
 class TestHeadTable:
     def test_should_add_the_head_restart_table_when_a_fault_measured_a_restart(self):
         text = markdown([HEAD_ROW])
-        assert "| head-kill | 10.0 | 21.5 | yes | - | 40.2 | yes | 2.5 |" in text
+        assert "| head-kill | 10.0 | 1 | 21.5 | yes | - | 40.2 | yes | 2.5 |" in text
 
     def test_should_name_the_restarted_workers_when_the_state_was_lost(self):
         lost = {
@@ -36,7 +37,7 @@ class TestHeadTable:
             "apps_running_s": 90.0,
         }
         text = markdown([{**HEAD_ROW, "fault": "head-kill-no-ft", "measured": lost}])
-        assert "| head-kill-no-ft | - | - | no | gpu-0, gpu-1 | 90.0 | - | 2.5 |" in text
+        assert "| head-kill-no-ft | - | - | - | no | gpu-0, gpu-1 | 90.0 | - | 2.5 |" in text
 
     def test_should_leave_the_head_table_out_when_no_fault_restarted_the_head(self):
         assert "Head restarts" not in markdown([{"fault": "replica-kill", "alerts": {}, "measured": {}}])
