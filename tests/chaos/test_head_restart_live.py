@@ -27,7 +27,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[LocalRay, str]]:
     try:
         yield ray, ray.start_worker("gpu-0", "gpu", 1)
     finally:
-        ray.stop()
+        ray.stop(timeout_s=5)  # what the kill left behind need not be waited for gracefully
 
 
 def states_once(ray: LocalRay, wanted: dict[str, str], timeout_s: float = 120) -> dict[str, str]:

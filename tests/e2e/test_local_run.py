@@ -76,6 +76,7 @@ class TestDeployedConfig:
             "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP",
             "RAY_SERVE_USE_GRPC_BY_DEFAULT",
             "RAY_SERVE_AUTOSCALING_METRIC_RECORD_INTERVAL_FACTOR",
+            "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH",
         }
         head_env = local_run.processes()[0].environ()
         assert {name: head_env.get(name) for name in expected} == expected
