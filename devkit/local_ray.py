@@ -303,10 +303,10 @@ class LocalRay:
         self.pid_file.unlink(missing_ok=True)
         return spec
 
-    def restart_head(self, spec: HeadSpec, attempts: int = 3, timeout_s: float = 180) -> int:
+    def restart_head(self, spec: HeadSpec, attempts: int = 5, timeout_s: float = 180) -> int:
         """The same command and environment again, as the kubelet restarts a crashed head container,
-        and again with its back-off (10 s, 20 s) when a start fails: on a busy machine the new raylet
-        can miss the 30 s Ray gives it to register. The number of starts it took (0: a head ran)."""
+        and again with its back-off (10, 20, 40, 80 s) when a start fails: on a busy machine the new
+        raylet can miss the 30 s Ray gives it to register. The number of starts it took (0: a head ran)."""
         if self.running_pid() is not None:
             return 0
         for attempt in range(1, attempts + 1):
