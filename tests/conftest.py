@@ -1,5 +1,9 @@
 """Suite-wide fixtures and hooks: the session's shared local run, the `live` marker derived from the
-fixtures a test uses, the order of the suites on the shared run, and per-suite durations.
+fixtures a test uses, the order of the tests, and per-suite durations.
+
+Order: the tests that start nothing first, while the shared local run starts in a thread beside them
+(its minute of start, mostly on the core pytest leaves idle, overlaps theirs); then the suites on the
+shared run, which ends with them; then the suites that start a Ray, vLLM or Prometheus of their own.
 
 A test is `live` when it starts Ray, vLLM or Prometheus, i.e. when it uses one of the fixtures below
 (each starts one of them) or is marked by hand (module fixtures of a single live module).
@@ -14,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devkit.background import Background
 from devkit.local_ray import Ports
 from devkit.local_run import LocalRun, LocalRunFailed
 from devkit.monitoring.stack import ScrapedRun, scraped_local_run
@@ -26,7 +31,7 @@ LIVE_FIXTURES = {
     "live",  # tests/monitoring: a real Prometheus over the shared run
     "standalone_run",  # `make serve MODE=standalone`: vLLM's own server from the standalone render
 }
-# The suites on the shared local run, in the order they use it (each after every test not on it):
+# The suites on the shared local run, in the order they use it (after the tests that start nothing):
 # the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the
 # bench and the end-to-end checks, the autoscaling cycle (it updates the run to the autoscaling preset
 # and back), the replica-kill fault (the run recovers from it), the stop last.
@@ -40,14 +45,30 @@ SHARED_RUN_ORDER = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_run_start(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Background[ScrapedRun] | None]:
+    """Starts the shared run in the background with the session's first test, when a selected test
+    uses it; stops it at the end of the session (tests/e2e/test_shutdown.py stops it earlier)."""
+    if not any("scraped_run" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        yield None
+        return
+    start = Background(scraped_local_run(tmp_path_factory.mktemp("local-run")), name="shared-local-run")
+    try:
+        yield start
+    finally:
+        start.close()
+
+
 @pytest.fixture(scope="session")
-def scraped_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapedRun]:
+def scraped_run(shared_run_start: Background[ScrapedRun] | None) -> ScrapedRun:
     """`make serve`'s local run of values/local-cpu.yaml (monitoring objects on, a RAG file of its own,
     free ports), scraped from before its start; started once for every suite that needs it: each
     start costs a minute or more of both cores."""
+    assert shared_run_start is not None  # started whenever a selected test uses this fixture
     try:
-        with scraped_local_run(tmp_path_factory.mktemp("local-run")) as scraped:
-            yield scraped
+        return shared_run_start.result()
     except LocalRunFailed as err:
         pytest.fail(str(err))
 
@@ -89,13 +110,22 @@ def _shared_run_rank(item: pytest.Item) -> int | None:
     return rank
 
 
+def _group(item: pytest.Item, rank: int | None) -> int:
+    """0: starts nothing; 1: on the shared run; 2: starts a Ray, vLLM or Prometheus of its own."""
+    if rank is not None:
+        return 1
+    return 2 if item.get_closest_marker("live") else 0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
     ranks = {item.nodeid: _shared_run_rank(item) for item in items}
     order = {item.nodeid: index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (ranks[item.nodeid] is not None, ranks[item.nodeid] or 0, order[item.nodeid]))
+    items.sort(
+        key=lambda item: (_group(item, ranks[item.nodeid]), ranks[item.nodeid] or 0, order[item.nodeid])
+    )
 
 
 def _suite(nodeid: str) -> str:

@@ -67,7 +67,7 @@ def read_json(path: Path, missing):
 
 
 def headless(target: Target, tmp_path: Path, *args: str, **kwargs):
-    return locust(target, tmp_path, "--headless", "-t", "6s", "--only-summary", *args, **kwargs)
+    return locust(target, tmp_path, "--headless", "-t", "3s", "--only-summary", *args, **kwargs)
 
 
 def counts(entries: list[dict]) -> dict[str, int]:
