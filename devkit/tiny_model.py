@@ -16,7 +16,8 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
+# Llama 3's tool-call tag too: vLLM's llama3_json tool parser refuses a tokenizer without it.
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|python_tag|>"]
 CORPUS = [
     "Ray Serve routes requests to replicas of a deployment and scales them with load.",
     "vLLM batches requests continuously and pages the key value cache in blocks.",

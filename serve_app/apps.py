@@ -47,6 +47,7 @@ def build_gateway_app(args: GatewayArgs) -> Application:
         api_keys_env=args.api_keys_env,
         stream_idle_timeout_s=args.stream_idle_timeout_s,
         response_timeout_s=args.response_timeout_s,
+        auto_tool_models=frozenset(m.name for m in args.models if m.engine.enable_auto_tool_choice),
     )
 
 

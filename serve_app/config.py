@@ -102,6 +102,37 @@ def _reused_names(names: Iterable[tuple[str, str]], owners: dict[str, str]) -> l
 
 
 @cache
+def vllm_parser_names(kind: Literal["tool", "reasoning"]) -> frozenset[str]:
+    """The parsers vLLM registers (`--tool-call-parser`, `--reasoning-parser`); imported lazily."""
+    if kind == "tool":
+        from vllm.tool_parsers import ToolParserManager as manager
+    else:
+        from vllm.reasoning import ReasoningParserManager as manager
+    return frozenset(manager.list_registered())
+
+
+def engine_problems(key: str, engine: EngineArgs) -> list[str]:
+    """A model's tool-call and reasoning settings that vLLM would refuse at start, worded as the
+    chart's preflight words them."""
+    problems = []
+    if engine.enable_auto_tool_choice and not engine.tool_call_parser:
+        problems.append(
+            f"{key}.enableAutoToolChoice is true but toolCallParser is not set; set {key}.toolCallParser "
+            "to the parser of the model's tool-call format, or enableAutoToolChoice to false"
+        )
+    for kind, value, field, plugin in (
+        ("tool", engine.tool_call_parser, "toolCallParser", "tool_parser_plugin"),
+        ("reasoning", engine.reasoning_parser, "reasoningParser", "reasoning_parser_plugin"),
+    ):
+        if value and plugin not in engine.extra_args and value not in vllm_parser_names(kind):
+            problems.append(
+                f"{key}.{field}: {_quoted(value)} is not a {kind} parser of vLLM; use one of "
+                f"{_one_of(vllm_parser_names(kind))}, or load yours with {key}.extraArgs.{plugin}"
+            )
+    return problems
+
+
+@cache
 def vllm_engine_arg_names() -> frozenset[str]:
     """Every keyword vLLM's engine and OpenAI frontend accept; imported lazily (vLLM is heavy)."""
     import dataclasses
@@ -120,6 +151,11 @@ class EngineArgs(_Args):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
     enforce_eager: bool | None = None
     max_num_seqs: int | None = Field(default=None, gt=0)
+    # vLLM's OpenAI frontend: tool calls, reasoning output, chat template (GatewayArgs checks the names).
+    tool_call_parser: str | None = Field(default=None, min_length=1)
+    enable_auto_tool_choice: bool | None = None
+    reasoning_parser: str | None = Field(default=None, min_length=1)
+    chat_template: str | None = Field(default=None, min_length=1)
     extra_args: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("extra_args")
@@ -239,7 +275,7 @@ class GatewayArgs(_Args):
 
     @field_validator("models")
     @classmethod
-    def _unique(cls, models: list[ModelArgs]) -> list[ModelArgs]:
+    def _consistent(cls, models: list[ModelArgs]) -> list[ModelArgs]:
         problems, names, deployments = [], {}, {}
         for i, model in enumerate(models):
             key, name, deployment = f"models[{i}].name", model.name, model.deployment_name
@@ -252,6 +288,8 @@ class GatewayArgs(_Args):
                 )
             else:
                 names[name], deployments[deployment] = key, key
+        for i, model in enumerate(models):
+            problems += engine_problems(f"models[{i}].engine", model.engine)
         if problems:
             raise ValueError(problem_list("models", problems))
         return models

@@ -2,8 +2,9 @@
 
 The OpenAI endpoints, streaming and the calls into each `LLMServer` are Ray Serve LLM's own
 (`OpenAiIngress`); this subclass only decides which served model a request goes to, reports that
-model in the `x-backend-model` response header, turns failures into OpenAI errors (errors.py) and
-answers `/healthz`. The API-key check and body limit run before it, in the app's middleware (web.py).
+model in the `x-backend-model` response header, refuses tool requests the resolved model would refuse
+(tool_requests.py), turns failures into OpenAI errors (errors.py) and answers `/healthz`. The API-key
+check and body limit run before it, in the app's middleware (web.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from serve_app.errors import api_errors, from_status, guard_stream, upstream_una
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
 from serve_app.routing import Route, Router
+from serve_app.tool_requests import tool_request_error
 from serve_app.web import parse_body, serve_request_id
 
 logger = logging.getLogger("ray.serve")
@@ -59,6 +61,7 @@ class OpenAiGateway(OpenAiIngress):
         api_keys_env: str = "",
         stream_idle_timeout_s: float | None = STREAM_IDLE_TIMEOUT_S,
         response_timeout_s: float | None = RESPONSE_TIMEOUT_S,
+        auto_tool_models: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         # Fail the replica's start, not its first request, when the key Secret is missing.
@@ -67,6 +70,7 @@ class OpenAiGateway(OpenAiIngress):
         self._availability = Availability(deployment_names)
         self._stream_idle_timeout_s = stream_idle_timeout_s
         self._response_timeout_s = response_timeout_s
+        self._auto_tool_models = frozenset(auto_tool_models)
         self._router = Router(RoutingConfig(), model_cards)
         self._routing_applied = False
         self._routing_error: str | None = None
@@ -141,6 +145,8 @@ class OpenAiGateway(OpenAiIngress):
         self, body: OpenAiBody, request: Request, handler: Callable[[Any, Request], Awaitable[Response]]
     ) -> Response:
         route = self._route(body, request.headers, serve_request_id(request))
+        if body.model is not None and (error := tool_request_error(body, body.model, self._auto_tool_models)):
+            raise error
         # Until the response starts (a stream's first chunk, a whole non-streamed completion): a model
         # that loses its last replica gets a 503 at once instead of a wait for the replacement.
         streaming = bool(getattr(body, "stream", False))

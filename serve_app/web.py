@@ -49,5 +49,6 @@ async def parse_body(request: Request, body_type: type[T]) -> T:
     except pydantic.ValidationError as err:
         raise invalid_request(err.errors()) from None
     except Exception as err:
-        # vLLM's request validators assume a well-formed shape; on others they raise TypeError & co.
-        raise ApiError(400, f"Invalid request body: {err}") from None
+        # vLLM's request validators raise their own errors (naming the parameter they refuse), and on
+        # an unexpected shape TypeError & co.
+        raise ApiError(400, f"Invalid request body: {err}", param=getattr(err, "parameter", None)) from None

@@ -33,6 +33,7 @@ class Case:
     # Layer ("schema", "preflight", "pydantic", "router") → what its refusal says; a layer not listed
     # does not check the rule. No refusals: the case breaks no rule.
     refusals: dict[str, str] = field(default_factory=dict)
+    engine: dict = field(default_factory=dict)  # the first model's engine values
 
 
 def said_by(problem: str, *layers: str) -> dict[str, str]:
@@ -44,6 +45,50 @@ def canary(name: str, *arms: tuple[str, int]) -> dict:
 
 
 CASES = [
+    Case(
+        "auto-tool-choice-without-a-parser",
+        ("a",),
+        engine={"enableAutoToolChoice": True},
+        refusals=said_by(
+            "models[0].engine.enableAutoToolChoice is true but toolCallParser is not set; set "
+            "models[0].engine.toolCallParser to the parser of the model's tool-call format, or "
+            "enableAutoToolChoice to false",
+            "preflight",
+            "pydantic",
+        ),
+    ),
+    Case(
+        "tool-call-parser-vllm-lacks",
+        ("a",),
+        engine={"toolCallParser": "llama9_json"},
+        refusals=said_by(
+            'models[0].engine.toolCallParser: "llama9_json" is not a tool parser of vLLM; use one of '
+            '["apertus","cohere_command3",',
+            "preflight",
+            "pydantic",
+        ),
+    ),
+    Case(
+        "reasoning-parser-vllm-lacks",
+        ("a",),
+        engine={"reasoningParser": "r2"},
+        refusals=said_by(
+            'models[0].engine.reasoningParser: "r2" is not a reasoning parser of vLLM; use one of '
+            '["cohere_command3",',
+            "preflight",
+            "pydantic",
+        ),
+    ),
+    Case(
+        "tools-and-reasoning-vllm-has",
+        ("a",),
+        engine={"toolCallParser": "llama3_json", "enableAutoToolChoice": True, "reasoningParser": "qwen3"},
+    ),
+    Case(
+        "tool-call-parser-of-a-plugin",
+        ("a",),
+        engine={"toolCallParser": "mine", "extraArgs": {"tool_parser_plugin": "/plugins/mine.py"}},
+    ),
     Case(
         "canary-weights-not-100",
         ("a", "b"),
@@ -198,7 +243,9 @@ CASES = [
 
 
 def _models(case: Case) -> list[dict]:
-    return [{"name": name, **MODEL} for name in case.models]
+    models = [{"name": name, **MODEL} for name in case.models]
+    models[0] |= {"engine": case.engine} if case.engine else {}
+    return models
 
 
 def _chart(case: Case) -> None:

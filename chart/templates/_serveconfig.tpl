@@ -100,6 +100,10 @@ milvusToken: MILVUS_TOKEN
           "dtype" $e.dtype
           "enforceEager" $e.enforceEager
           "maxNumSeqs" $e.maxNumSeqs
+          "toolCallParser" $e.toolCallParser
+          "enableAutoToolChoice" $e.enableAutoToolChoice
+          "reasoningParser" $e.reasoningParser
+          "chatTemplate" $e.chatTemplate
           "extraArgs" ($e.extraArgs | default dict))
       "lora" $m.lora) -}}
 {{- end -}}

@@ -14,6 +14,8 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- /* EC2 instance families with NVIDIA GPUs, and the Ray accelerator type of each. */ -}}
 {{- $gpuFamilies := dict "g4dn" "T4" "g5" "A10G" "g6" "L4" "gr6" "L4" "g6e" "L40S" "p3" "V100" "p3dn" "V100"
       "p4d" "A100" "p4de" "A100" "p5" "H100" "p5e" "H200" "p5en" "H200" "p6-b200" "B200" -}}
+{{- /* The parsers the image's vLLM registers, for the models' toolCallParser and reasoningParser. */ -}}
+{{- $parsers := $root.Files.Get "files/vllm/parsers.yaml" | fromYaml -}}
 {{- /* Problems of Serve deployment blocks, collected by ray-vllm.validateDeployment. */ -}}
 {{- $deploymentProblems := dict "errors" list -}}
 
@@ -55,6 +57,18 @@ reported in ONE `fail`, each line naming the key and the fix, so a user fixes ev
 {{- end -}}
 {{- $tp := int $m.tensorParallelSize -}}
 {{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" (printf "%s.deployment" $key) "block" $m.deployment) -}}
+{{- /* Tool-call and reasoning settings vLLM would refuse at start; worded as serve_app/config.py's engine_problems. */ -}}
+{{- $e := $m.engine -}}
+{{- $ekey := printf "%s.engine" $key -}}
+{{- if and $e.enableAutoToolChoice (not $e.toolCallParser) -}}
+{{- $errors = append $errors (printf "%s.enableAutoToolChoice is true but toolCallParser is not set; set %s.toolCallParser to the parser of the model's tool-call format, or enableAutoToolChoice to false" $ekey $ekey) -}}
+{{- end -}}
+{{- range $c := list (list "tool" $e.toolCallParser "toolCallParser" "tool_parser_plugin" $parsers.toolCallParsers) (list "reasoning" $e.reasoningParser "reasoningParser" "reasoning_parser_plugin" $parsers.reasoningParsers) -}}
+{{- $value := index $c 1 -}}
+{{- if and $value (not (hasKey ($e.extraArgs | default dict) (index $c 3))) (not (has $value (index $c 4))) -}}
+{{- $errors = append $errors (printf "%s.%s: %q is not a %s parser of vLLM; use one of %s, or load yours with %s.extraArgs.%s" $ekey (index $c 2) $value (index $c 0) (index $c 4 | sortAlpha | toJson) $ekey (index $c 3)) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (ne $m.accelerator "cpu") (not $m.workerGroup) -}}
 {{- $errors = append $errors (printf "%s.workerGroup is empty but accelerator is %q; name one of workerGroups[].name so the GPU replicas have a place to run" $key $m.accelerator) -}}
 {{- end -}}

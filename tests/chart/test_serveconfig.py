@@ -69,6 +69,10 @@ class TestGatewayArgs:
                 "dtype": "auto",
                 "enforceEager": False,
                 "maxNumSeqs": 256,
+                "toolCallParser": None,
+                "enableAutoToolChoice": False,
+                "reasoningParser": None,
+                "chatTemplate": None,
                 "extraArgs": {},
             },
             "lora": None,
@@ -82,7 +86,14 @@ class TestGatewayArgs:
             "dtype": "float32",
             "enforceEager": True,
             "maxNumSeqs": 8,
-            "extraArgs": {"kv_cache_memory_bytes": 268435456},
+            "toolCallParser": "llama3_json",
+            "enableAutoToolChoice": True,
+            "reasoningParser": None,
+            "chatTemplate": None,
+            "extraArgs": {
+                "kv_cache_memory_bytes": 268435456,
+                "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+            },
         }
 
     def test_should_name_the_secret_env_vars_only_when_their_secrets_are_set(self):

@@ -20,6 +20,12 @@ SELECTOR = {
 ENGINE_CASES = {
     "typed": {"maxModelLen": 4096, "gpuMemoryUtilization": 0.85, "dtype": "bfloat16", "maxNumSeqs": 3},
     "eager-on": {"enforceEager": True},
+    "tools-and-reasoning": {
+        "toolCallParser": "llama3_json",
+        "enableAutoToolChoice": True,
+        "reasoningParser": "deepseek_r1",
+        "chatTemplate": "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+    },
     "extra-scalars": {"extraArgs": {"kv_cache_memory_bytes": 268435456, "seed": 7, "cpu_offload_gb": 1.5}},
     "extra-bools": {"extraArgs": {"enable_prefix_caching": False, "enable_chunked_prefill": True}},
     "extra-string-and-dict": {
@@ -74,7 +80,13 @@ def _assert_same_engine(values_files, set_values):
         engine = {key: getattr(parsed, key) for key in config.engine_kwargs}
         if "tokenizer" in engine:
             engine["tokenizer"] = resolve_path(engine["tokenizer"])
-        assert engine == config.engine_kwargs
+        assert engine == {key: _as_parsed(engine[key], value) for key, value in config.engine_kwargs.items()}
+
+
+def _as_parsed(parsed, kwarg):
+    """vLLM's parser turns a JSON flag such as --structured-outputs-config into its config class;
+    the same class built from the kwarg's dict compares equal when the flag carried the same values."""
+    return type(parsed)(**kwarg) if isinstance(kwarg, dict) and not isinstance(parsed, dict) else kwarg
 
 
 class TestDeployment:
@@ -85,7 +97,8 @@ class TestDeployment:
             "--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama-3.1-8b",
             "--host", "0.0.0.0", "--port", "8000", "--disable-uvicorn-access-log",
             "--tensor-parallel-size", "1",
-            "--dtype", "auto", "--no-enforce-eager", "--gpu-memory-utilization", "0.9",
+            "--dtype", "auto", "--no-enable-auto-tool-choice", "--no-enforce-eager",
+            "--gpu-memory-utilization", "0.9",
             "--max-model-len", "16384", "--max-num-seqs", "256",
         ]  # fmt: skip
 

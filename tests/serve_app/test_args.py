@@ -29,6 +29,10 @@ CONTRACT_MODEL = {
         "dtype": "auto",
         "enforceEager": False,
         "maxNumSeqs": 256,
+        "toolCallParser": None,
+        "enableAutoToolChoice": False,
+        "reasoningParser": None,
+        "chatTemplate": None,
         "extraArgs": {},
     },
     "lora": None,
@@ -128,8 +132,25 @@ class TestLlmConfig:
             "dtype": "auto",
             "enforce_eager": False,
             "max_num_seqs": 256,
+            "enable_auto_tool_choice": False,
             "enable_prefix_caching": True,
             "tensor_parallel_size": 2,
+        }
+
+    def test_should_give_vllms_frontend_the_tool_and_reasoning_settings_when_set(self) -> None:
+        engine = {
+            "toolCallParser": "llama3_json",
+            "enableAutoToolChoice": True,
+            "reasoningParser": "deepseek_r1",
+            "chatTemplate": "{{ messages }}",
+        }
+        config = to_llm_config(model(engine=engine), hf_token_env="HF_TOKEN")
+        assert config.engine_kwargs == {
+            "tool_call_parser": "llama3_json",
+            "enable_auto_tool_choice": True,
+            "reasoning_parser": "deepseek_r1",
+            "chat_template": "{{ messages }}",
+            "tensor_parallel_size": 1,
         }
 
     def test_should_leave_unset_engine_fields_to_vllm_when_they_are_null(self) -> None:

@@ -23,6 +23,13 @@ from serve_app.routing import UnknownModelError
 from serve_app.web import make_api, parse_body
 
 KEYS_ENV = "ERRORS_TEST_KEYS"
+TOOL = {"type": "function", "function": {"name": "clock", "parameters": {"type": "object"}}}
+
+
+def named(name: str) -> dict:
+    return {"type": "function", "function": {"name": name}}
+
+
 MAX_BODY = 4096
 AUTH = {"Authorization": "Bearer k1"}
 
@@ -321,6 +328,28 @@ class TestParseBody:
         response = client.post("/chat", content=content, headers=AUTH)
         assert response.status_code == 400
         assert response.json()["error"]["param"] == param
+
+    @pytest.mark.parametrize(
+        ("extra", "param", "says"),
+        [
+            ({"tool_choice": "required"}, "tool_choice", "`tools` must be set"),
+            (
+                {"tools": [TOOL], "tool_choice": named("nope")},
+                "tool_choice",
+                "does not match any of the specified",
+            ),
+            ({"tools": []}, "tools", "must not be an empty array"),
+        ],
+    )
+    def test_should_name_the_parameter_when_vllm_refuses_a_tool_request(
+        self, client: TestClient, extra: dict, param: str, says: str
+    ) -> None:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
+        response = client.post("/chat", json=body, headers=AUTH)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert (error["type"], error["param"]) == ("invalid_request_error", param)
+        assert says in error["message"]
 
     @pytest.mark.parametrize(
         ("body", "kind"),
