@@ -11,18 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from jsonschema import Draft202012Validator, SchemaError
+from ray.llm._internal.serve.core.configs.openai_api_models import ChatCompletionRequest
 
 from serve_app.errors import ApiError
 
 
-def _schemas(body: Any) -> list[tuple[str, str, Any]]:
+def _schemas(body: ChatCompletionRequest) -> list[tuple[str, str, Any]]:
     """(param, where, schema) of every JSON schema in the request: tool parameters, response_format."""
     found = [
         ("tools", f"tools[{i}].function.parameters", tool.function.parameters)
-        for i, tool in enumerate(getattr(body, "tools", None) or [])
+        for i, tool in enumerate(body.tools or [])
         if tool.function.parameters is not None
     ]
-    response_format = getattr(body, "response_format", None)
+    response_format = body.response_format
     json_schema = getattr(response_format, "json_schema", None)
     if getattr(response_format, "type", None) == "json_schema" and json_schema is not None:
         found.append(("response_format", "response_format.json_schema.schema", json_schema.json_schema))
@@ -30,9 +31,12 @@ def _schemas(body: Any) -> list[tuple[str, str, Any]]:
 
 
 def tool_request_error(body: Any, model: str, auto_tool_models: frozenset[str]) -> ApiError | None:
-    """The first problem of `body` for the served `model`, or None; `auto_tool_models` are the models
-    whose engine has enableAutoToolChoice."""
-    auto = getattr(body, "tools", None) and getattr(body, "tool_choice", None) == "auto"
+    """The first problem of a chat `body` for the served `model`, or None; `auto_tool_models` are the
+    models whose engine has enableAutoToolChoice. Other bodies pass: vLLM's models for them keep unknown
+    fields (a `tools` on a completion) without reading them."""
+    if not isinstance(body, ChatCompletionRequest):
+        return None
+    auto = body.tools and body.tool_choice == "auto"
     if auto and model not in auto_tool_models:
         # vLLM reads tools sent without a tool_choice as "auto", as OpenAI does.
         return ApiError(
@@ -47,4 +51,6 @@ def tool_request_error(body: Any, model: str, auto_tool_models: frozenset[str]) 
             Draft202012Validator.check_schema(schema)
         except SchemaError as err:
             return ApiError(400, f"{where} is not a valid JSON schema: {err.message}", param=param)
+        except RecursionError:
+            return ApiError(400, f"{where} is nested too deeply to check", param=param)
     return None

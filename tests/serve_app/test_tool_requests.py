@@ -4,7 +4,7 @@ own request model, without Ray."""
 from __future__ import annotations
 
 import pytest
-from ray.llm._internal.serve.core.configs.openai_api_models import ChatCompletionRequest
+from ray.llm._internal.serve.core.configs.openai_api_models import ChatCompletionRequest, CompletionRequest
 
 from serve_app.tool_requests import tool_request_error
 
@@ -68,3 +68,17 @@ class TestToolRequestError:
         error = tool_request_error(request(response_format=response_format), "tiny", AUTO)
         assert (error.status, error.param) == (400, "response_format")
         assert error.message.startswith("response_format.json_schema.schema is not a valid JSON schema: ")
+
+    def test_should_pass_a_completion_whatever_unknown_fields_it_carries(self) -> None:
+        body = CompletionRequest.model_validate(
+            {"model": "m", "prompt": "0", "tools": True, "tool_choice": "auto"}
+        )
+        assert tool_request_error(body, "tiny-v2", AUTO) is None
+
+    def test_should_refuse_a_schema_nested_deeper_than_the_check_goes(self) -> None:
+        schema: dict = {"type": "object"}
+        for _ in range(5000):
+            schema = {"type": "object", "properties": {"a": schema}}
+        response_format = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+        error = tool_request_error(request(response_format=response_format), "tiny", AUTO)
+        assert (error.status, error.param) == (400, "response_format")
