@@ -97,9 +97,9 @@ class TestDeployment:
             "--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama-3.1-8b",
             "--host", "0.0.0.0", "--port", "8000", "--disable-uvicorn-access-log",
             "--tensor-parallel-size", "1",
-            "--dtype", "auto", "--no-enable-auto-tool-choice", "--no-enforce-eager",
-            "--gpu-memory-utilization", "0.9",
-            "--max-model-len", "16384", "--max-num-seqs", "256",
+            "--dtype", "auto", "--enable-auto-tool-choice", "--no-enforce-eager",
+            "--gpu-memory-utilization", "0.9", "--max-model-len", "16384", "--max-num-seqs", "256",
+            "--tool-call-parser", "llama3_json",
         ]  # fmt: skip
 
     def test_should_keep_vllms_access_log_when_asked(self):
