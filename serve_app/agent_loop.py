@@ -13,8 +13,11 @@ from typing import Any
 
 from serve_app.agent_tools import Tool, run_tool
 
-# What a model call returns: the served model that answered and the chat completion (OpenAI's dict).
-ModelCall = Callable[[list[dict[str, Any]], list[dict[str, Any]], int], Awaitable[tuple[str, dict[str, Any]]]]
+# A model call: (messages, tool specs, max_tokens, tool_choice) → (the served model that answered,
+# the chat completion as OpenAI's dict).
+ModelCall = Callable[
+    [list[dict[str, Any]], list[dict[str, Any]], int, Any], Awaitable[tuple[str, dict[str, Any]]]
+]
 
 STATUSES = ("completed", "step_limit", "token_limit", "time_limit", "model_error")
 
@@ -60,12 +63,14 @@ async def run_agent(
     call_model: ModelCall,
     tools: Mapping[str, Tool],
     limits: Limits,
+    tool_choice: Callable[[int], Any] = lambda step: "auto",
     clock: Callable[[], float] = time.monotonic,
 ) -> AgentRun:
-    """Runs a task given as chat messages; `messages` grows with the run's turns."""
+    """Runs a task given as chat messages; `messages` grows with the run's turns. `tool_choice(i)` is
+    the i-th model call's `tool_choice` (a plan of forced tools makes the steps deterministic)."""
     run, started = AgentRun(), clock()
     specs = [tool.spec() for tool in tools.values()]
-    for _ in range(limits.max_steps):
+    for step in range(limits.max_steps):
         left_s = limits.wall_time_s - (clock() - started)
         if left_s <= 0:
             return _ended(run, "time_limit", f"the run took its {limits.wall_time_s:g} s")
@@ -74,15 +79,16 @@ async def run_agent(
         step_started = clock()
         try:
             model, completion = await asyncio.wait_for(
-                call_model(messages, specs, limits.max_tokens - run.tokens), left_s
+                call_model(messages, specs, limits.max_tokens - run.tokens, tool_choice(step)), left_s
             )
         except TimeoutError:
             return _ended(
                 run, "time_limit", f"the model did not answer within the run's {limits.wall_time_s:g} s"
             )
         except Exception as err:  # the run ends with the reason; the caller answers 200 with the trace
-            run.steps.append(Step("model", clock() - step_started, error=f"{type(err).__name__}: {err}"))
-            return _ended(run, "model_error", str(err))
+            detail = getattr(err, "message", None) or str(err)  # an ApiError of the gateway has one
+            run.steps.append(Step("model", clock() - step_started, error=f"{type(err).__name__}: {detail}"))
+            return _ended(run, "model_error", detail)
         run.tokens += int((completion.get("usage") or {}).get("total_tokens") or 0)
         message = completion["choices"][0]["message"]
         calls = message.get("tool_calls") or []

@@ -13,7 +13,16 @@ from ray.serve.deployment import Application
 from ray.serve.llm import build_llm_deployment
 from ray.serve.llm.ingress import make_fastapi_ingress
 
-from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, GatewayArgs, RagArgs
+from serve_app.agent import AGENT_ENDPOINTS, AgentIngress
+from serve_app.config import (
+    AGENT_DEPLOYMENT,
+    EMBEDDER_DEPLOYMENT,
+    GATEWAY_DEPLOYMENT,
+    RAG_DEPLOYMENT,
+    AgentArgs,
+    GatewayArgs,
+    RagArgs,
+)
 from serve_app.embedder import Embedder
 from serve_app.engine_health import LLMServer
 from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
@@ -61,3 +70,14 @@ def build_rag_app(args: RagArgs) -> Application:
     )
     embedder = serve.deployment(Embedder, name=EMBEDDER_DEPLOYMENT).bind(args.embedding_model)
     return serve.deployment(ingress_cls, name=RAG_DEPLOYMENT).bind(embedder=embedder, args=args)
+
+
+def build_agent_app(args: AgentArgs) -> Application:
+    """Application `agent`: `AgentIngress`, calling the `llm` (and `rag`) applications through handles."""
+    args = AgentArgs.model_validate(args)
+    ingress_cls = make_fastapi_ingress(
+        AgentIngress,
+        endpoint_map=AGENT_ENDPOINTS,
+        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
+    )
+    return serve.deployment(ingress_cls, name=AGENT_DEPLOYMENT).bind(args=args)

@@ -27,8 +27,15 @@ class Scripted:
     def __init__(self, answer) -> None:
         self.answer, self.seen = answer, []
 
-    async def __call__(self, messages, tools, max_tokens):
-        self.seen.append({"messages": [dict(m) for m in messages], "tools": tools, "max_tokens": max_tokens})
+    async def __call__(self, messages, tools, max_tokens, tool_choice):
+        self.seen.append(
+            {
+                "messages": [dict(m) for m in messages],
+                "tools": tools,
+                "max_tokens": max_tokens,
+                "choice": tool_choice,
+            }
+        )
         return "tiny", self.answer(messages)
 
 
@@ -36,10 +43,11 @@ def last_tool_result(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return json.loads(next(m["content"] for m in reversed(messages) if m["role"] == "tool"))
 
 
-def run(model, limits: Limits = LIMITS, tools=None, clock=None):
+def run(model, limits: Limits = LIMITS, tools=None, clock=None, tool_choice=None):
     tools = tools or {CALCULATOR.name: CALCULATOR}
     messages = [{"role": "user", "content": "What is 6 * 7, and is it over 40?"}]
     kwargs = {"clock": clock} if clock else {}
+    kwargs |= {"tool_choice": tool_choice} if tool_choice else {}
     return asyncio.run(run_agent(messages, model, tools, limits, **kwargs)), messages
 
 
@@ -87,6 +95,20 @@ class TestBranching:
         run(model)
         assert model.seen[0]["tools"] == [CALCULATOR.spec()]
         assert model.seen[0]["max_tokens"] == LIMITS.max_tokens
+        assert model.seen[0]["choice"] == "auto"
+
+    def test_should_ask_each_call_for_its_planned_tool_choice_when_given_a_plan(self) -> None:
+        plan = [{"type": "function", "function": {"name": "calculator"}}, "none"]
+
+        def answer(messages):
+            if messages[-1]["role"] == "user":
+                return completion(calls=[tool_call("calculator", '{"expression": "2 + 2"}')])
+            return completion("four")
+
+        model = Scripted(answer)
+        result, _ = run(model, tool_choice=lambda step: plan[step])
+        assert [seen["choice"] for seen in model.seen] == plan
+        assert result.answer == "four"
 
 
 class TestLimits:
@@ -107,7 +129,7 @@ class TestLimits:
         assert spender.seen[1]["max_tokens"] == 400  # what was left after the first call
 
     def test_should_end_with_time_limit_when_the_model_does_not_answer_in_time(self) -> None:
-        async def silent(messages, tools, max_tokens):
+        async def silent(messages, tools, max_tokens, tool_choice):
             await asyncio.sleep(10)
 
         result, _ = run(silent, Limits(max_steps=3, max_tokens=100, wall_time_s=0.05, tool_time_s=1))
@@ -128,7 +150,7 @@ class TestLimits:
 
 class TestFailures:
     def test_should_end_with_model_error_and_keep_the_trace_when_the_model_call_fails(self) -> None:
-        async def broken(messages, tools, max_tokens):
+        async def broken(messages, tools, max_tokens, tool_choice):
             raise ConnectionError("LLMServer:tiny is gone")
 
         result, _ = run(broken)
