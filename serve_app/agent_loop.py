@@ -26,6 +26,7 @@ STATUSES = ("completed", "step_limit", "token_limit", "time_limit", "model_error
 class Limits:
     max_steps: int  # model calls per run
     max_tokens: int  # prompt + completion tokens over every model call
+    max_tokens_per_call: int  # completion tokens of one call (the model's context bounds it too)
     wall_time_s: float  # the whole run
     tool_time_s: float  # one tool call
 
@@ -79,7 +80,13 @@ async def run_agent(
         step_started = clock()
         try:
             model, completion = await asyncio.wait_for(
-                call_model(messages, specs, limits.max_tokens - run.tokens, tool_choice(step)), left_s
+                call_model(
+                    messages,
+                    specs,
+                    min(limits.max_tokens - run.tokens, limits.max_tokens_per_call),
+                    tool_choice(step),
+                ),
+                left_s,
             )
         except TimeoutError:
             return _ended(

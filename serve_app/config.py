@@ -427,6 +427,7 @@ class AgentLimits(_Args):
 
     max_steps: int = Field(default=8, ge=1, le=64)
     max_tokens: int = Field(default=8192, ge=16, le=1_000_000)
+    max_tokens_per_call: int = Field(default=1024, ge=1, le=1_000_000)  # within the model's context
     wall_time_s: float = Field(default=120.0, gt=0, le=3600)
     tool_time_s: float = Field(default=20.0, gt=0, le=600)
 

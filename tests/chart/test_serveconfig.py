@@ -239,7 +239,13 @@ class TestAgentApp:
             "llm": {"app": "llm", "model": "chat"},
             "ragApp": "rag",
             "topK": 2,
-            "limits": {"maxSteps": 6, "maxTokens": 4096, "wallTimeS": 120, "toolTimeS": 20},
+            "limits": {
+                "maxSteps": 6,
+                "maxTokens": 4096,
+                "maxTokensPerCall": 48,
+                "wallTimeS": 120,
+                "toolTimeS": 20,
+            },
             "http": {"allowedHosts": ["docs.ray.io"], "maxBytes": 65536},
             "systemPrompt": (
                 "You are an assistant that completes the user's task step by step. Use the tools when they "

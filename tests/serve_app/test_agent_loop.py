@@ -9,7 +9,7 @@ from typing import Any
 from serve_app.agent_loop import Limits, run_agent
 from serve_app.agent_tools import CALCULATOR, Tool
 
-LIMITS = Limits(max_steps=5, max_tokens=1000, wall_time_s=30, tool_time_s=5)
+LIMITS = Limits(max_steps=5, max_tokens=1000, max_tokens_per_call=500, wall_time_s=30, tool_time_s=5)
 
 
 def tool_call(name: str, arguments: str, call_id: str = "c1") -> dict[str, Any]:
@@ -94,7 +94,7 @@ class TestBranching:
         model = Scripted(lambda messages: completion("done", tokens=30))
         run(model)
         assert model.seen[0]["tools"] == [CALCULATOR.spec()]
-        assert model.seen[0]["max_tokens"] == LIMITS.max_tokens
+        assert model.seen[0]["max_tokens"] == LIMITS.max_tokens_per_call
         assert model.seen[0]["choice"] == "auto"
 
     def test_should_ask_each_call_for_its_planned_tool_choice_when_given_a_plan(self) -> None:
@@ -132,7 +132,10 @@ class TestLimits:
         async def silent(messages, tools, max_tokens, tool_choice):
             await asyncio.sleep(10)
 
-        result, _ = run(silent, Limits(max_steps=3, max_tokens=100, wall_time_s=0.05, tool_time_s=1))
+        result, _ = run(
+            silent,
+            Limits(max_steps=3, max_tokens=100, max_tokens_per_call=10, wall_time_s=0.05, tool_time_s=1),
+        )
         assert result.status == "time_limit" and result.answer is None
 
     def test_should_end_with_time_limit_when_the_run_spent_its_time_on_tools(self) -> None:
