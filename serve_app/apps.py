@@ -13,7 +13,16 @@ from ray.serve.deployment import Application
 from ray.serve.llm import build_llm_deployment
 from ray.serve.llm.ingress import make_fastapi_ingress
 
-from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, GatewayArgs, RagArgs
+from serve_app.agent import AGENT_ENDPOINTS, AgentIngress
+from serve_app.config import (
+    AGENT_DEPLOYMENT,
+    EMBEDDER_DEPLOYMENT,
+    GATEWAY_DEPLOYMENT,
+    RAG_DEPLOYMENT,
+    AgentArgs,
+    GatewayArgs,
+    RagArgs,
+)
 from serve_app.embedder import Embedder
 from serve_app.engine_health import LLMServer
 from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
@@ -22,15 +31,20 @@ from serve_app.rag import RAG_ENDPOINTS, RagIngress
 from serve_app.web import make_api
 
 
+def _ingress(cls: type, endpoints: dict, args: GatewayArgs | RagArgs | AgentArgs) -> type:
+    """`cls` as a FastAPI ingress behind the app's guard (API keys, body limit) and OpenAI errors."""
+    return make_fastapi_ingress(
+        cls,
+        endpoint_map=endpoints,
+        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
+    )
+
+
 def build_gateway_app(args: GatewayArgs) -> Application:
     """Application `llm`: one `LLMServer:<name>` per model behind the `OpenAiGateway` ingress."""
     args = GatewayArgs.model_validate(args)
     llm_configs = {m.name: to_llm_config(m, hf_token_env=args.hf_token_env) for m in args.models}
-    ingress_cls = make_fastapi_ingress(
-        OpenAiGateway,
-        endpoint_map=GATEWAY_ENDPOINTS,
-        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
-    )
+    ingress_cls = _ingress(OpenAiGateway, GATEWAY_ENDPOINTS, args)
     options = OpenAiGateway.get_deployment_options(list(llm_configs.values()))
     return serve.deployment(ingress_cls, name=GATEWAY_DEPLOYMENT, **options).bind(
         llm_deployments={
@@ -54,10 +68,13 @@ def build_gateway_app(args: GatewayArgs) -> Application:
 def build_rag_app(args: RagArgs) -> Application:
     """Application `rag`: `RagIngress` over an `Embedder`, generating through the `llm` application."""
     args = RagArgs.model_validate(args)
-    ingress_cls = make_fastapi_ingress(
-        RagIngress,
-        endpoint_map=RAG_ENDPOINTS,
-        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
-    )
+    ingress_cls = _ingress(RagIngress, RAG_ENDPOINTS, args)
     embedder = serve.deployment(Embedder, name=EMBEDDER_DEPLOYMENT).bind(args.embedding_model)
     return serve.deployment(ingress_cls, name=RAG_DEPLOYMENT).bind(embedder=embedder, args=args)
+
+
+def build_agent_app(args: AgentArgs) -> Application:
+    """Application `agent`: `AgentIngress`, calling the `llm` (and `rag`) applications through handles."""
+    args = AgentArgs.model_validate(args)
+    ingress_cls = _ingress(AgentIngress, AGENT_ENDPOINTS, args)
+    return serve.deployment(ingress_cls, name=AGENT_DEPLOYMENT).bind(args=args)

@@ -410,3 +410,43 @@ class RagArgs(_Args):
         if missing:
             raise ValueError(f"missing placeholder(s) {', '.join(missing)}")
         return value
+
+
+AGENT_DEPLOYMENT = "AgentIngress"
+HostName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+]
+DEFAULT_AGENT_PROMPT = (
+    "You are an assistant that completes the user's task step by step. Use the tools when they help; "
+    "when you have the answer, reply with it and call no tool."
+)
+
+
+class AgentLimits(_Args):
+    """Bounds of one agent run; hitting one ends the run with its status."""
+
+    max_steps: int = Field(default=8, ge=1, le=64)
+    max_tokens: int = Field(default=8192, ge=16, le=1_000_000)
+    max_tokens_per_call: int = Field(default=1024, ge=1, le=1_000_000)  # within the model's context
+    wall_time_s: float = Field(default=120.0, gt=0, le=3600)
+    tool_time_s: float = Field(default=20.0, gt=0, le=600)
+
+
+class AgentHttpArgs(_Args):
+    """The HTTP tool: off unless hosts are allowed."""
+
+    allowed_hosts: list[HostName] = Field(default_factory=list)
+    max_bytes: int = Field(default=65536, ge=1024, le=8 * 1_048_576)
+
+
+class AgentArgs(_Args):
+    """`args` of `serve_app.apps:build_agent_app` (application `agent`)."""
+
+    llm: LlmTarget
+    rag_app: str = ""  # the RAG application the retrieval tool searches; "": no retrieval tool
+    top_k: int = Field(default=4, ge=1, le=100)
+    limits: AgentLimits = Field(default_factory=AgentLimits)
+    http: AgentHttpArgs = Field(default_factory=AgentHttpArgs)
+    system_prompt: str = DEFAULT_AGENT_PROMPT
+    api_keys_env: EnvVarName = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)

@@ -113,12 +113,14 @@ class OpenAiGateway(OpenAiIngress):
     async def chat_completion(
         self, body: dict[str, Any], headers: Mapping[str, str], request_id: str
     ) -> dict:
-        """A non-streaming chat completion for other deployments (the RAG app) via a DeploymentHandle.
+        """A non-streaming chat completion for other deployments (the RAG and agent apps) via a
+        DeploymentHandle.
 
         Same routing as HTTP callers; returns `{"backend": <served model>, "completion": <response>}`.
         """
         request = ChatCompletionRequest.model_validate({**body, "stream": False})
         self._route(request, headers, request_id)  # request.model is now the served model
+        self._refuse_what_the_model_would(request)
         responses = self._get_response(body=request, call_method="chat")
         try:
             # Not streaming: the first (and only) item is the whole completion.
@@ -141,12 +143,16 @@ class OpenAiGateway(OpenAiIngress):
         body.model = route.model
         return route
 
+    def _refuse_what_the_model_would(self, body: OpenAiBody) -> None:
+        """The client's 400 for a tool request the resolved model would refuse (tool_requests.py)."""
+        if body.model is not None and (error := tool_request_error(body, body.model, self._auto_tool_models)):
+            raise error
+
     async def _routed(
         self, body: OpenAiBody, request: Request, handler: Callable[[Any, Request], Awaitable[Response]]
     ) -> Response:
         route = self._route(body, request.headers, serve_request_id(request))
-        if body.model is not None and (error := tool_request_error(body, body.model, self._auto_tool_models)):
-            raise error
+        self._refuse_what_the_model_would(body)
         # Until the response starts (a stream's first chunk, a whole non-streamed completion): a model
         # that loses its last replica gets a 503 at once instead of a wait for the replacement.
         streaming = bool(getattr(body, "stream", False))

@@ -17,6 +17,8 @@ from serve_app.errors import ApiError
 
 # Probes (kubelet, load balancers) carry no credentials.
 OPEN_PATHS = frozenset({"/healthz"})
+# Request headers an ingress never passes on to another deployment (a canary's sticky header goes on).
+PRIVATE_HEADERS = frozenset({"authorization", "cookie"})
 
 
 def load_api_keys(env: str) -> frozenset[str]:

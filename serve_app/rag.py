@@ -21,13 +21,12 @@ from starlette.responses import JSONResponse
 from serve_app.chunking import chunk_text, document_id
 from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, RagArgs
 from serve_app.errors import ApiError, api_errors
-from serve_app.guard import load_api_keys
+from serve_app.guard import PRIVATE_HEADERS, load_api_keys
 from serve_app.health import readiness_response
 from serve_app.vector_store import Chunk, Hit, VectorStore
 from serve_app.web import serve_request_id
 
 DOCUMENT_ID = r"^[A-Za-z0-9._:/-]{1,100}$"
-PRIVATE_HEADERS = frozenset({"authorization", "cookie"})
 # Chunks per Embedder call: bounds one call's payload and time for large ingests.
 EMBED_BATCH = 64
 
@@ -58,6 +57,10 @@ class Document(_Body):
 
 class IngestRequest(_Body):
     documents: list[Document] = Field(min_length=1, max_length=1000)
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.chunk.id, "source": hit.chunk.source, "score": hit.score, "text": hit.chunk.text}
 
 
 def build_prompt(template: str, question: str, hits: list[Hit]) -> str:
@@ -95,15 +98,22 @@ class RagIngress:
             self._gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=self._args.llm.app)
         return self._gateway
 
-    @api_errors
-    async def query(self, body: QueryRequest, request: Request) -> dict[str, Any]:
-        [vector] = await self._embedder.embed.remote([body.question])
-        hits = await asyncio.to_thread(
+    async def search(
+        self, question: str, top_k: int | None = None, score_threshold: float | None = None
+    ) -> list[Hit]:
+        """The passages closest to `question`: for `query`, and for other deployments (the agent's
+        retrieval tool) through a DeploymentHandle."""
+        [vector] = await self._embedder.embed.remote([question])
+        return await asyncio.to_thread(
             self._store.search,
             vector,
-            body.top_k or self._args.top_k,
-            self._args.score_threshold if body.score_threshold is None else body.score_threshold,
+            top_k or self._args.top_k,
+            self._args.score_threshold if score_threshold is None else score_threshold,
         )
+
+    @api_errors
+    async def query(self, body: QueryRequest, request: Request) -> dict[str, Any]:
+        hits = await self.search(body.question, body.top_k, body.score_threshold)
         chat = {
             "model": self._args.llm.model,
             "messages": [
@@ -119,10 +129,7 @@ class RagIngress:
         return {
             "answer": completion["choices"][0]["message"]["content"],
             "model": result["backend"],
-            "sources": [
-                {"id": h.chunk.id, "source": h.chunk.source, "score": h.score, "text": h.chunk.text}
-                for h in hits
-            ],
+            "sources": [hit_json(h) for h in hits],
             "usage": completion.get("usage"),
         }
 

@@ -142,5 +142,23 @@ milvusToken: MILVUS_TOKEN
           "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret "")))
       "deployments" $ragDeployments) -}}
 {{- end -}}
+{{- if $v.agent.enabled -}}
+{{- $a := $v.agent -}}
+{{- $agentDeployment := dict -}}
+{{- include "ray-vllm.deploymentOptions" (dict "out" $agentDeployment "name" "AgentIngress" "block" $a.deployment) -}}
+{{- $apps = append $apps (dict
+      "name" "agent"
+      "route_prefix" $a.routePrefix
+      "import_path" "serve_app.apps:build_agent_app"
+      "args" (dict
+          "llm" (dict "app" "llm" "model" $a.model)
+          "ragApp" (ternary "rag" "" (and $a.retrieval $v.rag.enabled))
+          "topK" $a.topK
+          "limits" $a.limits
+          "http" (dict "allowedHosts" ($a.http.allowedHosts | default list) "maxBytes" $a.http.maxBytes)
+          "systemPrompt" $a.systemPrompt
+          "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret "")))
+      "deployments" (list $agentDeployment)) -}}
+{{- end -}}
 {{- toYaml (dict "applications" $apps) -}}
 {{- end -}}

@@ -147,6 +147,14 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- end -}}
 {{- end -}}
 
+{{- /* Agent */ -}}
+{{- if $v.agent.enabled -}}
+{{- if not (hasKey $routeNames $v.agent.model) -}}
+{{- $errors = append $errors (printf "agent.model: %q is not a model, alias, size tier or canary; use one of %s" $v.agent.model (keys $routeNames | sortAlpha | toJson)) -}}
+{{- end -}}
+{{- include "ray-vllm.validateDeployment" (dict "out" $deploymentProblems "key" "agent.deployment" "block" $v.agent.deployment) -}}
+{{- end -}}
+
 {{- /* Karpenter: pools exist, hold GPUs of the models' type, and their limits cover the worker groups. */ -}}
 {{- if $v.karpenter.enabled -}}
 {{- $poolByName := dict -}}
@@ -292,6 +300,9 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- end -}}
 {{- if $v.rag.enabled -}}
 {{- $errors = append $errors (printf "rag.enabled: RAG is a pipeline of Ray Serve deployments (embedder, retrieval, generation); %s or set rag.enabled=false" $use) -}}
+{{- end -}}
+{{- if $v.agent.enabled -}}
+{{- $errors = append $errors (printf "agent.enabled: the agent calls the models through Ray Serve deployment handles; %s or set agent.enabled=false" $use) -}}
 {{- end -}}
 {{- if and $v.ingress.api.enabled (gt (len $models) 1) -}}
 {{- $errors = append $errors (printf "ingress.api: standalone mode has one endpoint per model and the Ingress fronts one, but %d models are set; %s to serve them behind one endpoint, or keep one model" (len $models) $use) -}}

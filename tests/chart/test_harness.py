@@ -114,7 +114,7 @@ class TestSchema:
 class TestServeConfigSchema:
     def test_should_return_the_parsed_config_when_it_passes_rays_schema(self):
         config = schema.validate_serve_config(render_chart([LOCAL]).serve_config_text)
-        assert [app["name"] for app in config["applications"]] == ["llm", "rag"]
+        assert [app["name"] for app in config["applications"]] == ["llm", "rag", "agent"]
 
     def test_should_refuse_a_value_rays_schema_rejects(self):
         text = render_chart([LOCAL]).serve_config_text.replace(

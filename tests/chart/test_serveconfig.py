@@ -32,11 +32,12 @@ class TestServeApplications:
             ["llm", "/", "serve_app.apps:build_gateway_app"],
         ]
 
-    def test_should_add_the_rag_app_at_its_prefix_when_rag_is_enabled(self):
+    def test_should_add_the_rag_and_agent_apps_at_their_prefixes_when_they_are_enabled(self):
         config = _config(LOCAL)
         assert jmespath.search("applications[*].[name, route_prefix, import_path]", config) == [
             ["llm", "/", "serve_app.apps:build_gateway_app"],
             ["rag", "/rag", "serve_app.apps:build_rag_app"],
+            ["agent", "/agent", "serve_app.apps:build_agent_app"],
         ]
 
     @pytest.mark.parametrize("preset", sorted(RAYSERVICE_PRESETS))
@@ -229,3 +230,49 @@ class TestRagApplication:
         assert [d["name"] for d in app["deployments"]] == ["RagIngress", "Embedder"]
         assert _deployment(app, "Embedder")["autoscaling_config"]["max_replicas"] == 4
         assert _deployment(app, "Embedder")["ray_actor_options"] == {"num_cpus": 2}
+
+
+class TestAgentApp:
+    def test_should_pass_the_limits_tools_and_model_to_the_agent_when_enabled(self):
+        args = _app(_config(LOCAL, {"agent.http.allowedHosts": ["docs.ray.io"]}), "agent")["args"]
+        assert args == {
+            "llm": {"app": "llm", "model": "chat"},
+            "ragApp": "rag",
+            "topK": 2,
+            "limits": {
+                "maxSteps": 6,
+                "maxTokens": 4096,
+                "maxTokensPerCall": 48,
+                "wallTimeS": 120,
+                "toolTimeS": 20,
+            },
+            "http": {"allowedHosts": ["docs.ray.io"], "maxBytes": 65536},
+            "systemPrompt": (
+                "You are an assistant that completes the user's task step by step. Use the tools when they "
+                "help; when you have the answer, reply with it and call no tool."
+            ),
+            "apiKeysEnv": "",
+        }
+
+    def test_should_offer_no_retrieval_when_rag_is_off(self):
+        args = _app(_config(LOCAL, {"rag.enabled": False}), "agent")["args"]
+        assert (args["ragApp"], args["http"]["allowedHosts"]) == ("", [])
+
+    def test_should_size_the_agent_deployment_from_its_block_when_rendered(self):
+        [deployment] = _app(_config(LOCAL), "agent")["deployments"]
+        assert deployment | {"ray_actor_options": None} == {
+            "name": "AgentIngress",
+            "num_replicas": 1,
+            "max_ongoing_requests": 64,
+            "max_queued_requests": 256,
+            "ray_actor_options": None,
+            "health_check_period_s": 10,
+            "health_check_timeout_s": 30,
+            "graceful_shutdown_timeout_s": 30,
+        }
+
+    def test_should_validate_as_the_apps_args_when_the_builder_reads_them(self):
+        from serve_app.config import AgentArgs
+
+        args = AgentArgs.model_validate(_app(_config(LOCAL), "agent")["args"])
+        assert (args.llm.model, args.rag_app, args.limits.max_steps) == ("chat", "rag", 6)

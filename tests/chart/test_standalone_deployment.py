@@ -185,6 +185,7 @@ class TestEngineFlags:
             "routing.sizeTiers": None,
             "routing.canaries": None,
             "rag.enabled": False,
+            "agent.enabled": False,
         }
         _assert_same_engine(PRESETS[preset], single_model)
 

@@ -373,6 +373,12 @@ PREFLIGHT_CASES = [
     ("token-auth-on-old-ray", (), {"rayVersion": "2.51.1"}, 'rayVersion "2.51.1" is older than 2.52.0'),
     ("rag-model-unknown", (), {"rag.enabled": True, "rag.model": "chat"}, 'rag.model: "chat" is not a model'),
     (
+        "agent-model-unknown",
+        (),
+        {"agent.enabled": True, "agent.model": "chat"},
+        'agent.model: "chat" is not a model',
+    ),
+    (
         "both-monitors",
         (),
         {"monitoring.podMonitor.enabled": True, "monitoring.serviceMonitor.enabled": True},
@@ -392,6 +398,8 @@ STANDALONE_CASES = [
      "routing.sizeTiers: several names behind one endpoint need the Ray Serve gateway"),
     ("standalone-rag", STANDALONE, {"rag.enabled": True, "rag.model": "llama-3.1-8b"},
      "rag.enabled: RAG is a pipeline of Ray Serve deployments"),
+    ("standalone-agent", STANDALONE, {"agent.enabled": True, "agent.model": "llama-3.1-8b"},
+     "agent.enabled: the agent calls the models through Ray Serve deployment handles"),
     ("standalone-ingress-several-models", LOCAL_STANDALONE,
      {"models": [{"name": "a", "source": "./m", "accelerator": "cpu"},
                  {"name": "b", "source": "./m", "accelerator": "cpu"}],

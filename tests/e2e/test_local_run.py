@@ -141,3 +141,35 @@ class TestRag:
         body = answer.json()
         assert body["sources"][0]["source"] == "karpenter.md"
         assert body["usage"]["completion_tokens"] >= 1
+
+
+class TestAgent:
+    """The agent application on the local run: a plan of forced tools makes the random-weight model's
+    steps deterministic (retrieve, then the calculator, then an answer without tools)."""
+
+    def test_should_run_the_planned_steps_through_the_gateway_and_return_the_trace(self, local_run):
+        rag = f"{local_run.base_url}/rag"
+        doc = {"source": "refunds.md", "text": "Refunds are paid back within five working days."}
+        assert httpx.post(f"{rag}/ingest", json={"documents": [doc]}, timeout=120).status_code == 200
+        response = httpx.post(
+            f"{local_run.base_url}/agent/run",
+            json={"task": "How long do refunds take?", "plan": ["retrieve", "calculator"], "then": "none"},
+            timeout=300,
+        )
+        assert response.status_code == 200, response.text
+        run = response.json()
+        assert (run["status"], run["model"]) == ("completed", "chat"), run
+        assert [(s["kind"], s.get("tool")) for s in run["steps"]] == [
+            ("model", None), ("tool", "retrieve"), ("model", None), ("tool", "calculator"), ("model", None)
+        ]  # fmt: skip
+        assert {s["model"] for s in run["steps"] if s["kind"] == "model"} == {"tiny"}  # chat → tiny
+        # The model's arguments are random but JSON: each tool step has a result or an error it saw.
+        assert all(("result" in s) != ("error" in s) for s in run["steps"] if s["kind"] == "tool")
+        assert isinstance(run["answer"], str) and run["tokens"] > 0
+
+    def test_should_answer_400_naming_plan_when_it_forces_a_tool_the_agent_lacks(self, local_run):
+        response = httpx.post(
+            f"{local_run.base_url}/agent/run", json={"task": "x", "plan": ["shell"]}, timeout=60
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "plan"

@@ -1,0 +1,158 @@
+"""serve_app.agent: the agent ingress's run endpoint over fake gateway and RAG handles, without Ray."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from serve_app.agent import AgentIngress, AgentRequest
+from serve_app.config import AgentArgs
+from serve_app.errors import ApiError
+
+ARGS = AgentArgs.model_validate({"llm": {"model": "chat"}, "ragApp": "rag", "limits": {"maxSteps": 4}})
+
+
+class Remote:
+    def __init__(self, function) -> None:
+        self.function, self.calls = function, []
+
+    async def remote(self, *args):
+        self.calls.append(args)
+        return self.function(*args)
+
+
+class FakeGateway:
+    """Answers like `OpenAiGateway.chat_completion`: a forced tool gets its call, else an answer."""
+
+    def __init__(self) -> None:
+        self.chat_completion = Remote(self._answer)
+
+    @staticmethod
+    def _answer(chat: dict, headers: dict, request_id: str) -> dict[str, Any]:
+        choice = chat.get("tool_choice")
+        if isinstance(choice, dict):
+            name = choice["function"]["name"]
+            arguments = {"calculator": {"expression": "6 * 7"}, "retrieve": {"query": "refunds"}}[name]
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(arguments)},
+                    }
+                ],
+            }
+        else:
+            results = [json.loads(m["content"]) for m in chat["messages"] if m["role"] == "tool"]
+            message = {"role": "assistant", "content": f"answer from {results}"}
+        return {
+            "backend": "tiny",
+            "completion": {"choices": [{"message": message}], "usage": {"total_tokens": 5}},
+        }
+
+
+class FakeRag:
+    def __init__(self) -> None:
+        self.search = Remote(self._search)
+
+    @staticmethod
+    def _search(query: str, top_k: int) -> list:
+        from serve_app.vector_store import Chunk, Hit
+
+        return [
+            Hit(Chunk(id="d1-0", doc_id="d1", source="refunds.md", text="Refunds take five days."), score=0.9)
+        ]
+
+
+def request(headers: dict[str, str] | None = None) -> Request:
+    raw = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    return Request({"type": "http", "method": "POST", "path": "/run", "headers": raw})
+
+
+@pytest.fixture
+def agent(monkeypatch: pytest.MonkeyPatch) -> tuple[AgentIngress, FakeGateway, FakeRag]:
+    gateway, rag = FakeGateway(), FakeRag()
+    handles = {"OpenAiGateway": gateway, "RagIngress": rag}
+    monkeypatch.setattr(AgentIngress, "_handle", lambda self, name, app: handles[name])
+    return AgentIngress(ARGS), gateway, rag
+
+
+def run(ingress: AgentIngress, headers: dict[str, str] | None = None, **body) -> dict[str, Any]:
+    return asyncio.run(ingress.run(AgentRequest.model_validate(body), request(headers)))
+
+
+class TestAgentRun:
+    def test_should_run_the_plan_then_answer_with_a_trace_when_tools_are_forced(self, agent) -> None:
+        ingress, gateway, rag = agent
+        result = run(
+            ingress,
+            task="How long do refunds take, times 6 * 7?",
+            plan=["retrieve", "calculator"],
+            then="none",
+        )
+        assert (result["status"], result["model"]) == ("completed", "chat")
+        assert [(s["kind"], s.get("tool")) for s in result["steps"]] == [
+            ("model", None), ("tool", "retrieve"), ("model", None), ("tool", "calculator"), ("model", None)
+        ]  # fmt: skip
+        assert result["steps"][1]["result"][0]["source"] == "refunds.md"
+        assert result["steps"][3]["result"] == 42
+        assert [call[0].get("tool_choice") for call in gateway.chat_completion.calls] == [
+            {"type": "function", "function": {"name": "retrieve"}},
+            {"type": "function", "function": {"name": "calculator"}},
+            "none",
+        ]
+        assert rag.search.calls == [("refunds", 4)]
+
+    def test_should_send_the_model_and_every_tool_when_calling_the_gateway(self, agent) -> None:
+        ingress, gateway, _ = agent
+        run(
+            ingress,
+            task="hi",
+            model="tiny-canary",
+            then="none",
+            headers={"x-user-id": "u1", "authorization": "Bearer k"},
+        )
+        chat, headers, _ = gateway.chat_completion.calls[0]
+        assert chat["model"] == "tiny-canary"
+        assert [t["function"]["name"] for t in chat["tools"]] == ["calculator", "clock", "retrieve"]
+        assert headers == {"x-user-id": "u1"}  # the sticky header goes on, credentials stay
+
+    def test_should_offer_only_the_named_tools_when_the_request_picks_some(self, agent) -> None:
+        ingress, gateway, _ = agent
+        run(ingress, task="hi", tools=["clock"], then="none")
+        assert [t["function"]["name"] for t in gateway.chat_completion.calls[0][0]["tools"]] == ["clock"]
+
+    def test_should_cap_the_steps_at_the_apps_limit_when_the_request_asks_for_more(self, agent) -> None:
+        ingress, _, _ = agent
+        result = run(ingress, task="loop", plan=["calculator"] * 10, max_steps=50)
+        assert (result["status"], result["detail"]) == ("step_limit", "no answer after 4 model calls")
+
+    @pytest.mark.parametrize(
+        ("body", "param"),
+        [
+            ({"task": "x", "tools": ["shell"]}, "tools"),
+            ({"task": "x", "tools": ["clock"], "plan": ["calculator"]}, "plan"),
+        ],
+    )
+    def test_should_answer_400_naming_the_field_when_a_tool_is_unknown_or_not_offered(
+        self, agent, body, param
+    ) -> None:
+        with pytest.raises(ApiError) as err:
+            run(agent[0], **body)
+        assert (err.value.status, err.value.param) == (400, param)
+
+    def test_should_end_with_model_error_when_the_gateway_fails(self, agent) -> None:
+        ingress, gateway, _ = agent
+
+        def unavailable(*_):
+            raise ApiError(503, "LLMServer:tiny has no replica", code="upstream_unavailable")
+
+        gateway.chat_completion.function = unavailable
+        result = run(ingress, task="hi")
+        assert (result["status"], result["detail"]) == ("model_error", "LLMServer:tiny has no replica")
