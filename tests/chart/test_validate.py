@@ -12,7 +12,7 @@ import yaml
 
 from devkit.helm import CHART_DIR, HelmRenderError, render_chart
 from devkit.presets import VALUES_DIR
-from serve_app.config import GATEWAY_DEPLOYMENT, GatewayArgs, RagArgs, RoutingConfig
+from serve_app.config import GATEWAY_DEPLOYMENT, AgentArgs, GatewayArgs, RagArgs, RoutingConfig
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 TP70B = (VALUES_DIR / "llama-70b-tp.yaml",)
@@ -514,6 +514,9 @@ EVERYTHING = (VALUES_DIR / "g6e-multi-model.yaml",)
 EVERYTHING_ON = {
     "rag.enabled": True,
     "rag.model": "chat",
+    "agent.enabled": True,
+    "agent.model": "chat",
+    "agent.http.allowedHosts": ["docs.ray.io"],
     "routing.canaries": [
         {
             "name": "chat-ab",
@@ -526,7 +529,7 @@ EVERYTHING_ON = {
     "imagePullSecrets": [{"name": "regcred"}],
     "models[0].lora": {"dynamicLoraLoadingPath": "s3://adapters/llama", "maxNumAdaptersPerReplica": 4},
 }
-ARGS_MODELS = {"llm": GatewayArgs, "rag": RagArgs}
+ARGS_MODELS = {"llm": GatewayArgs, "rag": RagArgs, "agent": AgentArgs}
 
 
 def _resolve(node: dict) -> dict:
@@ -595,8 +598,9 @@ class TestNullValues:
             if means in ("missing", "wrong type"):
                 assert _null_refusal(path, means) in str(exc)
             else:
-                # An empty list can break a cross-field rule (a model's worker group is gone).
-                assert means == "empty" and "problem(s) in the values:" in str(exc), str(exc)
+                # An empty list or an unset key can break a cross-field rule (a model's worker group is
+                # gone; auto tool choice has no parser left).
+                assert means in ("empty", "unset") and "problem(s) in the values:" in str(exc), str(exc)
             return
         assert means in ("unset", "empty"), f"{path}=null rendered; the schema should refuse it"
         for app in rendered.serve_config["applications"]:
