@@ -144,10 +144,24 @@ class TestRag:
 
 
 class TestAgent:
-    """The agent application on the local run: a plan of forced tools makes the random-weight model's
-    steps deterministic (retrieve, then the calculator, then an answer without tools)."""
+    """The agent application on the local run, through the gateway's `chat` alias. With random weights a
+    run's steps are not all deterministic: vLLM 0.32 decodes a forced tool call under a grammar that
+    allows free whitespace and unbounded strings, so a call may use up its tokens before the parser
+    finds it (tests/serve_app/test_tools.py bias the whitespace away; the agent sends what a client
+    sends). The multi-step branching is proven with a scripted model (test_agent_loop.py, test_agent.py);
+    here: the plumbing, a run that must answer, and the trace's shape."""
 
-    def test_should_run_the_planned_steps_through_the_gateway_and_return_the_trace(self, local_run):
+    def test_should_answer_in_one_model_step_when_tools_are_ruled_out(self, local_run):
+        response = httpx.post(
+            f"{local_run.base_url}/agent/run", json={"task": "Say hello.", "then": "none"}, timeout=300
+        )
+        assert response.status_code == 200, response.text
+        run = response.json()
+        assert (run["status"], run["model"], len(run["steps"])) == ("completed", "chat", 1), run
+        assert run["steps"][0]["kind"] == "model" and run["steps"][0]["model"] == "tiny"  # chat → tiny
+        assert isinstance(run["answer"], str) and run["tokens"] > 0
+
+    def test_should_trace_each_step_of_a_planned_run_when_tools_are_forced(self, local_run):
         rag = f"{local_run.base_url}/rag"
         doc = {"source": "refunds.md", "text": "Refunds are paid back within five working days."}
         assert httpx.post(f"{rag}/ingest", json={"documents": [doc]}, timeout=120).status_code == 200
@@ -158,14 +172,13 @@ class TestAgent:
         )
         assert response.status_code == 200, response.text
         run = response.json()
-        assert (run["status"], run["model"]) == ("completed", "chat"), run
-        assert [(s["kind"], s.get("tool")) for s in run["steps"]] == [
-            ("model", None), ("tool", "retrieve"), ("model", None), ("tool", "calculator"), ("model", None)
-        ]  # fmt: skip
-        assert {s["model"] for s in run["steps"] if s["kind"] == "model"} == {"tiny"}  # chat → tiny
-        # The model's arguments are random but JSON: each tool step has a result or an error it saw.
-        assert all(("result" in s) != ("error" in s) for s in run["steps"] if s["kind"] == "tool")
-        assert isinstance(run["answer"], str) and run["tokens"] > 0
+        assert run["status"] in ("completed", "step_limit", "token_limit"), run
+        assert run["steps"][0]["kind"] == "model" and run["steps"][-1]["kind"] == "model"
+        assert {s["model"] for s in run["steps"] if s["kind"] == "model"} == {"tiny"}
+        # Each tool step follows the model step that asked for it and has a result or an error.
+        tools = [s for s in run["steps"] if s["kind"] == "tool"]
+        assert {s["tool"] for s in tools} <= {"retrieve", "calculator"}
+        assert all(("result" in s) != ("error" in s) for s in tools)
 
     def test_should_answer_400_naming_plan_when_it_forces_a_tool_the_agent_lacks(self, local_run):
         response = httpx.post(
