@@ -1,17 +1,17 @@
 """Overload: past max_ongoing_requests + max_queued_requests the excess gets 503 with Retry-After.
 
 The slots are filled first and on purpose: `max_ongoing` streaming requests run (their first chunk
-has arrived), `max_queued` more wait behind them. Only then come the probes, so whether a probe may
-be admitted never depends on how fast the machine is. The running holders ask for the whole context
-and are dropped (vLLM aborts them) once every probe is answered: they keep the slots as long as the
-probes take, even when the busy engine leaves this client unscheduled for seconds. The queued
-holders must then be served: shedding the excess loses nothing that was admitted.
+has arrived) and ask for the whole context, so they keep the slots as long as the test needs. Then
+`max_queued` + the probes arrive at once, all alike: whichever order they reach the gateway's router
+in, exactly `max_queued` of them find a queue place and the others are shed at once. So the verdict
+never depends on how fast the machine is or on who comes first: the first answers must be the shed
+ones, all 503, while the running holders still hold the slots. Only then are the holders dropped (vLLM
+aborts them), and the admitted requests must be served: shedding the excess loses nothing admitted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 
 import httpx
@@ -30,45 +30,47 @@ from tests.serve_app.deployment import (
 pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 HOLD_TOKENS = TINY_MAX_MODEL_LEN - 64
-QUEUED_TOKENS = 8
-PROBES = 3 * (TINY_MAX_ONGOING + TINY_MAX_QUEUED)
+ADMITTED_TOKENS = 8
+CONTENDERS = TINY_MAX_QUEUED + 3 * (TINY_MAX_ONGOING + TINY_MAX_QUEUED)
+SHED = CONTENDERS - TINY_MAX_QUEUED
 FIRST_CHUNK_TIMEOUT_S = 120
-QUEUED_TIMEOUT_S = 120
-
-
-@dataclass
-class Held:
-    status: int
-    completion_tokens: int
+SHED_TIMEOUT_S = 120
+ADMITTED_TIMEOUT_S = 120
 
 
 @dataclass
 class Overload:
-    probes: list[httpx.Response]
-    # Taken when the last probe was answered.
+    # The contenders that had an answer once `SHED` of them had one.
+    first_answers: list[httpx.Response]
+    # Taken at the same moment.
     running_still_held: list[bool]
-    queued_started: list[bool]
-    queued: list[Held]
+    # The other contenders, answered once the running holders were dropped.
+    admitted: list[httpx.Response]
 
 
-async def hold(client: httpx.AsyncClient, started: asyncio.Event, max_tokens: int) -> Held:
-    """Stream one generation; `started` is set when its first chunk arrives (it is running)."""
-    body = chat_body(
-        "tiny", max_tokens=max_tokens, ignore_eos=True, stream=True, stream_options={"include_usage": True}
-    )
-    usage, buffer = 0, ""
+async def hold(client: httpx.AsyncClient, started: asyncio.Event) -> None:
+    """Stream a whole-context generation; `started` is set when its first chunk arrives (it runs)."""
+    body = chat_body("tiny", max_tokens=HOLD_TOKENS, ignore_eos=True, stream=True)
     async with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        # SSE events end with a blank line; a line iterator would also split the random model's text at
-        # the Unicode line breaks JSON leaves unescaped (U+2028, NEL ...), mid-event.
+        seen = ""  # the stream's last bytes: an event's start may be split between two reads
         async for text in response.aiter_text():
-            *events, buffer = (buffer + text).split("\n\n")
-            for event in events:
-                if event.startswith("data: {"):
-                    started.set()
-                    usage = (json.loads(event[len("data: ") :]).get("usage") or {}).get(
-                        "completion_tokens", usage
-                    )
-        return Held(response.status_code, usage)
+            seen = seen[-8:] + text
+            if "data: {" in seen:
+                started.set()
+
+
+async def first_answers(contenders: list[asyncio.Task], count: int) -> set[asyncio.Task]:
+    """The contenders answered when at least `count` of them are."""
+    done: set[asyncio.Task] = set()
+    pending = set(contenders)
+    while len(done) < count:
+        new, pending = await asyncio.wait(
+            pending, timeout=SHED_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not new:
+            raise AssertionError(f"{len(done)} of {count} contenders answered after {SHED_TIMEOUT_S} s")
+        done |= new
+    return done
 
 
 async def overload(stack: Stack) -> Overload:
@@ -76,29 +78,26 @@ async def overload(stack: Stack) -> Overload:
         base_url=stack.base_url,
         headers={"Authorization": f"Bearer {API_KEY}"},
         timeout=600,
-        limits=httpx.Limits(max_connections=TINY_MAX_ONGOING + TINY_MAX_QUEUED + PROBES),
+        limits=httpx.Limits(max_connections=TINY_MAX_ONGOING + CONTENDERS),
     ) as client:
         running_events = [asyncio.Event() for _ in range(TINY_MAX_ONGOING)]
-        running = [asyncio.create_task(hold(client, e, HOLD_TOKENS)) for e in running_events]
+        running = [asyncio.create_task(hold(client, e)) for e in running_events]
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in running_events)), FIRST_CHUNK_TIMEOUT_S)
-        queued_events = [asyncio.Event() for _ in range(TINY_MAX_QUEUED)]
-        queued = [asyncio.create_task(hold(client, e, QUEUED_TOKENS)) for e in queued_events]
-        # Let the queued holders reach the gateway's router before the probes do.
-        await asyncio.sleep(2)
-        probes = await asyncio.gather(
-            *(client.post("/v1/chat/completions", json=chat_body("tiny")) for _ in range(PROBES))
-        )
+        body = chat_body("tiny", max_tokens=ADMITTED_TOKENS, ignore_eos=True)
+        contenders = [
+            asyncio.create_task(client.post("/v1/chat/completions", json=body)) for _ in range(CONTENDERS)
+        ]
+        answered = await first_answers(contenders, SHED)
         running_still_held = [not task.done() for task in running]
-        queued_started = [event.is_set() for event in queued_events]
         # Dropping the streams frees the slots (the gateway aborts the generations).
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        rest = [task for task in contenders if task not in answered]
         return Overload(
-            probes,
+            [task.result() for task in answered],
             running_still_held,
-            queued_started,
-            await asyncio.wait_for(asyncio.gather(*queued), QUEUED_TIMEOUT_S),
+            await asyncio.wait_for(asyncio.gather(*rest), ADMITTED_TIMEOUT_S),
         )
 
 
@@ -108,16 +107,16 @@ class TestOverload:
     ) -> None:
         result = asyncio.run(overload(stack))
 
-        # The slots stayed full until the last probe was answered: every probe met a full queue.
+        # The slots stayed full while the excess was shed: the first answers are the shed ones.
         assert result.running_still_held == [True] * TINY_MAX_ONGOING
-        assert result.queued_started == [False] * TINY_MAX_QUEUED
-        for response in result.probes:
+        assert len(result.first_answers) == SHED
+        for response in result.first_answers:
             assert response.status_code == 503, response.text
             assert response.headers["retry-after"] == str(TINY_RETRY_AFTER_S)
             assert response.json()["error"]["code"] == "overloaded"
         # The queued requests were kept, not shed, and ran once the slots were free.
-        assert [(h.status, h.completion_tokens) for h in result.queued] == [
-            (200, QUEUED_TOKENS)
+        assert [(r.status_code, r.json()["usage"]["completion_tokens"]) for r in result.admitted] == [
+            (200, ADMITTED_TOKENS)
         ] * TINY_MAX_QUEUED
 
     def test_should_serve_again_when_the_burst_is_over(self, stack: Stack) -> None:
