@@ -48,8 +48,9 @@ def chart_local_run(
 ) -> Iterator[LocalRun]:
     """`serve_local.py -f values/local-cpu.yaml --detach`, stopped (its whole process tree) on exit.
 
-    `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG app is off:
-    no benchmark sends it anything, and its embedder's start would take the CPU the models start on.
+    `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG and agent
+    apps are off: no benchmark sends them anything, and their start would take the CPU the models
+    start on.
     `attach`: the run `tools/serve_local.py` would stop (`make serve`'s), as it is, left running.
     """
     if attach:
@@ -63,7 +64,8 @@ def chart_local_run(
         yield run
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    run = LocalRun(PORTS, state_dir, (PRESET,), ("rag.enabled=false",), extra_env=extra_env)
+    off = ("rag.enabled=false", "agent.enabled=false")
+    run = LocalRun(PORTS, state_dir, (PRESET,), off, extra_env=extra_env)
     try:
         run.start(timeout_s)
         yield run
