@@ -8,10 +8,7 @@ limits, health checks, resources) are not set here: they come from serveConfigV2
 from __future__ import annotations
 
 from ray import serve
-from ray.llm._internal.serve.core.configs.openai_api_models import to_model_metadata
 from ray.serve.deployment import Application
-from ray.serve.llm import build_llm_deployment
-from ray.serve.llm.ingress import make_fastapi_ingress
 
 from serve_app.agent import AGENT_ENDPOINTS, AgentIngress
 from serve_app.config import (
@@ -24,24 +21,25 @@ from serve_app.config import (
     RagArgs,
 )
 from serve_app.embedder import Embedder
-from serve_app.engine_health import LLMServer
-from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
-from serve_app.llm import to_llm_config
+from serve_app.ingress import EndpointMap, fastapi_ingress
 from serve_app.rag import RAG_ENDPOINTS, RagIngress
-from serve_app.web import make_api
 
 
-def _ingress(cls: type, endpoints: dict, args: GatewayArgs | RagArgs | AgentArgs) -> type:
-    """`cls` as a FastAPI ingress behind the app's guard (API keys, body limit) and OpenAI errors."""
-    return make_fastapi_ingress(
-        cls,
-        endpoint_map=endpoints,
-        app=make_api(max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env),
-    )
+def _ingress(cls: type, endpoints: EndpointMap, args: GatewayArgs | RagArgs | AgentArgs) -> type:
+    return fastapi_ingress(cls, endpoints, max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env)
 
 
 def build_gateway_app(args: GatewayArgs) -> Application:
     """Application `llm`: one `LLMServer:<name>` per model behind the `OpenAiGateway` ingress."""
+    # Imported here, not with the module: Ray Serve LLM and vLLM take ~10 s of CPU to import, and the
+    # RAG and agent applications' builds import this module too.
+    from ray.llm._internal.serve.core.configs.openai_api_models import to_model_metadata
+    from ray.serve.llm import build_llm_deployment
+
+    from serve_app.engine_health import LLMServer
+    from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
+    from serve_app.llm import to_llm_config
+
     args = GatewayArgs.model_validate(args)
     llm_configs = {m.name: to_llm_config(m, hf_token_env=args.hf_token_env) for m in args.models}
     ingress_cls = _ingress(OpenAiGateway, GATEWAY_ENDPOINTS, args)
