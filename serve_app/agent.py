@@ -9,16 +9,16 @@ status, answer and trace whatever the model does; only a bad request is a 4xx.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Any
 
 import httpx
 from fastapi import Request
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field
-from ray import serve
 from ray.serve import metrics
-from ray.serve.handle import DeploymentHandle
 from starlette.responses import JSONResponse
 
 from serve_app.agent_loop import AgentRun, Limits, run_agent
@@ -26,6 +26,7 @@ from serve_app.agent_tools import CALCULATOR, CLOCK, Tool, http_tool, retrieval_
 from serve_app.config import AGENT_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, AgentArgs, RouteName
 from serve_app.errors import ApiError, api_errors
 from serve_app.guard import PRIVATE_HEADERS, load_api_keys
+from serve_app.handles import LazyHandle
 from serve_app.health import readiness_response
 from serve_app.rag import hit_json
 from serve_app.web import serve_request_id
@@ -41,6 +42,13 @@ STEP_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 32, 64]
 LATENCY_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60]
 
 
+class ScriptedCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +59,9 @@ class AgentRequest(BaseModel):
     # "none": it must answer). A plan makes a random-weight model's run deterministic.
     plan: list[str] = Field(default_factory=list, max_length=64)
     then: str = Field(default="auto", pattern="^(auto|none)$")
+    # Tool calls the agent makes first, with these arguments, before the first model call (a
+    # retrieval every run starts with): traced like the model's own calls.
+    calls: list[ScriptedCall] = Field(default_factory=list, max_length=16)
     max_steps: int | None = Field(default=None, ge=1)
 
 
@@ -58,8 +69,8 @@ class AgentIngress:
     def __init__(self, args: AgentArgs) -> None:
         load_api_keys(args.api_keys_env)
         self._args = args
-        self._gateway: DeploymentHandle | None = None
-        self._rag: DeploymentHandle | None = None
+        self._gateway = LazyHandle(GATEWAY_DEPLOYMENT, args.llm.app)
+        self._rag = LazyHandle(RAG_DEPLOYMENT, args.rag_app) if args.rag_app else None
         self._tools = self._build_tools()
         self._runs = metrics.Counter("agent_runs", "Agent runs, by how they ended.", tag_keys=("status",))
         self._steps = metrics.Histogram(
@@ -83,13 +94,8 @@ class AgentIngress:
             tools.append(http_tool(self._http_get, frozenset(self._args.http.allowed_hosts)))
         return {tool.name: tool for tool in tools}
 
-    def _handle(self, name: str, app: str) -> DeploymentHandle:
-        # Looked up on first use: the other applications may deploy after this one.
-        return serve.get_deployment_handle(name, app_name=app)
-
     async def _search(self, query: str, top_k: int) -> list[dict[str, Any]]:
-        self._rag = self._rag or self._handle(RAG_DEPLOYMENT, self._args.rag_app)
-        return [hit_json(hit) for hit in await self._rag.search.remote(query, top_k)]
+        return [hit_json(hit) for hit in await self._rag.get().search.remote(query, top_k)]
 
     async def _http_get(self, url: str) -> str:
         limit = self._args.http.max_bytes
@@ -113,13 +119,12 @@ class AgentIngress:
         model = body.model or self._args.llm.model
         headers = {k: v for k, v in request.headers.items() if k not in PRIVATE_HEADERS}
         request_id = serve_request_id(request)
-        self._gateway = self._gateway or self._handle(GATEWAY_DEPLOYMENT, self._args.llm.app)
 
         async def call_model(messages, specs, max_tokens, tool_choice) -> tuple[str, dict[str, Any]]:
             chat = {"model": model, "messages": messages, "max_tokens": max_tokens}
             if specs:
                 chat |= {"tools": specs, "tool_choice": tool_choice}
-            result = await self._gateway.chat_completion.remote(chat, headers, request_id)
+            result = await self._gateway.get().chat_completion.remote(chat, headers, request_id)
             return result["backend"], result["completion"]
 
         def tool_choice(step: int) -> Any:
@@ -132,7 +137,8 @@ class AgentIngress:
             {"role": "user", "content": body.task},
         ]
         started = time.monotonic()
-        run = await run_agent(messages, call_model, tools, limits, tool_choice)
+        calls = [(call.tool, json.dumps(call.arguments)) for call in body.calls]
+        run = await run_agent(messages, call_model, tools, limits, tool_choice, calls=calls)
         self._record(run)
         logger.info(
             "Agent run %s in %.1f s, %d steps", run.status, time.monotonic() - started, len(run.steps)
@@ -140,16 +146,29 @@ class AgentIngress:
         return {"model": model, **run.to_json()}
 
     def _pick_tools(self, body: AgentRequest) -> dict[str, Tool]:
-        names = self._tools if body.tools is None else body.tools
-        unknown = sorted(set(names) - set(self._tools)) + sorted(set(body.plan) - set(names))
-        if unknown:
-            raise ApiError(
-                400,
-                f"unknown or unavailable tools {unknown}; this agent has {sorted(self._tools)}"
-                + (" (a plan may only force tools the request offers)" if body.tools is not None else ""),
-                param="plan" if set(unknown) <= set(body.plan) else "tools",
+        """The tools the request offers the model; a 400 naming the field that asks for another."""
+        offered = list(self._tools) if body.tools is None else body.tools
+        named = {"tools": (body.tools or [], self._tools), "plan": (body.plan, offered)}
+        named["calls"] = ([call.tool for call in body.calls], offered)
+        for param, (names, allowed) in named.items():
+            if unknown := sorted(set(names) - set(allowed)):
+                raise ApiError(
+                    400,
+                    f"unknown or unavailable tools {unknown} in `{param}`; it may name {sorted(allowed)}",
+                    param=param,
+                )
+        tools = {name: self._tools[name] for name in offered}
+        for i, call in enumerate(body.calls):
+            problem = next(
+                Draft202012Validator(tools[call.tool].parameters).iter_errors(call.arguments), None
             )
-        return {name: self._tools[name] for name in names}
+            if problem is not None:
+                raise ApiError(
+                    400,
+                    f"calls[{i}].arguments do not fit tool {call.tool!r}: {problem.message}",
+                    param="calls",
+                )
+        return tools
 
     def _record(self, run: AgentRun) -> None:
         self._runs.inc(tags={"status": run.status})

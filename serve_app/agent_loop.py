@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,11 +66,24 @@ async def run_agent(
     limits: Limits,
     tool_choice: Callable[[int], Any] = lambda step: "auto",
     clock: Callable[[], float] = time.monotonic,
+    calls: Sequence[tuple[str, str]] = (),
 ) -> AgentRun:
     """Runs a task given as chat messages; `messages` grows with the run's turns. `tool_choice(i)` is
-    the i-th model call's `tool_choice` (a plan of forced tools makes the steps deterministic)."""
+    the i-th model call's `tool_choice` (a plan of forced tools). `calls` (tool name, JSON arguments)
+    run first, in order, as if the model had asked for them: steps the caller scripts (a retrieval
+    every run starts with), deterministic whatever the model."""
     run, started = AgentRun(), clock()
     specs = [tool.spec() for tool in tools.values()]
+    if calls:
+        scripted = [
+            {
+                "id": f"call_scripted_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+            for i, (name, arguments) in enumerate(calls)
+        ]
+        await _run_calls(run, messages, scripted, tools, limits, clock)
     for step in range(limits.max_steps):
         left_s = limits.wall_time_s - (clock() - started)
         if left_s <= 0:
@@ -103,24 +116,37 @@ async def run_agent(
         if not calls:
             run.answer = message.get("content") or ""
             return run
-        messages.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
-        for call in calls:
-            function = call.get("function") or {}
-            tool_started = clock()
-            outcome = await run_tool(
-                tools, function.get("name", ""), function.get("arguments") or "", limits.tool_time_s
-            )
-            run.steps.append(
-                Step(
-                    "tool", clock() - tool_started, tool=function.get("name", ""),
-                    arguments=function.get("arguments"), result=outcome.result, error=outcome.error,
-                    repaired=outcome.repaired,
-                )
-            )  # fmt: skip
-            messages.append(
-                {"role": "tool", "tool_call_id": call.get("id", ""), "content": outcome.message_content()}
-            )
+        await _run_calls(run, messages, calls, tools, limits, clock, content=message.get("content"))
     return _ended(run, "step_limit", f"no answer after {limits.max_steps} model calls")
+
+
+async def _run_calls(
+    run: AgentRun,
+    messages: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    tools: Mapping[str, Tool],
+    limits: Limits,
+    clock: Callable[[], float],
+    content: str | None = None,
+) -> None:
+    """The assistant turn that asked for `calls`, then each call run, traced, its result a tool turn."""
+    messages.append({"role": "assistant", "content": content, "tool_calls": calls})
+    for call in calls:
+        function = call.get("function") or {}
+        tool_started = clock()
+        outcome = await run_tool(
+            tools, function.get("name", ""), function.get("arguments") or "", limits.tool_time_s
+        )
+        run.steps.append(
+            Step(
+                "tool", clock() - tool_started, tool=function.get("name", ""),
+                arguments=function.get("arguments"), result=outcome.result, error=outcome.error,
+                repaired=outcome.repaired,
+            )
+        )  # fmt: skip
+        messages.append(
+            {"role": "tool", "tool_call_id": call.get("id", ""), "content": outcome.message_content()}
+        )
 
 
 def _ended(run: AgentRun, status: str, detail: str) -> AgentRun:

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
-from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.responses import JSONResponse
 
@@ -22,6 +21,7 @@ from serve_app.chunking import chunk_text, document_id
 from serve_app.config import EMBEDDER_DEPLOYMENT, GATEWAY_DEPLOYMENT, RAG_DEPLOYMENT, RagArgs
 from serve_app.errors import ApiError, api_errors
 from serve_app.guard import PRIVATE_HEADERS, load_api_keys
+from serve_app.handles import LazyHandle
 from serve_app.health import readiness_response
 from serve_app.vector_store import Chunk, Hit, VectorStore
 from serve_app.web import serve_request_id
@@ -90,13 +90,7 @@ class RagIngress:
         self._embedder = embedder
         token = os.environ.get(args.milvus.token_env, "") if args.milvus.token_env else ""
         self._store = VectorStore(args.milvus.uri, args.milvus.collection, token)
-        self._gateway: DeploymentHandle | None = None
-
-    def _gateway_handle(self) -> DeploymentHandle:
-        # Looked up on first use: the gateway is another application and may deploy after this one.
-        if self._gateway is None:
-            self._gateway = serve.get_deployment_handle(GATEWAY_DEPLOYMENT, app_name=self._args.llm.app)
-        return self._gateway
+        self._gateway = LazyHandle(GATEWAY_DEPLOYMENT, args.llm.app)
 
     async def search(
         self, question: str, top_k: int | None = None, score_threshold: float | None = None
@@ -124,7 +118,7 @@ class RagIngress:
         }
         # The gateway reads a canary's sticky header from these; credentials stay here.
         headers = {k: v for k, v in request.headers.items() if k not in PRIVATE_HEADERS}
-        result = await self._gateway_handle().chat_completion.remote(chat, headers, serve_request_id(request))
+        result = await self._gateway.get().chat_completion.remote(chat, headers, serve_request_id(request))
         completion = result["completion"]
         return {
             "answer": completion["choices"][0]["message"]["content"],

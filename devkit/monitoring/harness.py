@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import httpx
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -41,6 +42,12 @@ def in_pod(ports: local_ray.Ports) -> dict[int, int]:
     Ray's AUTOSCALER_METRIC_PORT and DASHBOARD_METRIC_PORT) -> where this head does."""
     pod = local_ray.Ports().metrics_endpoints()
     return {pod[name]: port for name, port in ports.metrics_endpoints().items()}
+
+
+def agent_route(serve_config: dict) -> str | None:
+    """Where the agent application is served, if the config has one."""
+    apps = [a for a in serve_config["applications"] if a["import_path"].endswith(":build_agent_app")]
+    return apps[0]["route_prefix"] if apps else None
 
 
 def first_model(serve_config: dict) -> str:
@@ -75,6 +82,7 @@ class Traffic:
 
     completions: int = 0
     streamed: int = 0
+    agent_runs: int = 0  # each one model call, after two scripted tool calls
     errors: dict[int, int] = field(default_factory=dict)
     started: float = 0.0
     exported: float = 0.0  # when Ray had exported all of it
@@ -84,12 +92,30 @@ class Traffic:
         return sum(self.errors.values())
 
 
-def send_traffic(
-    base_url: str, model: str, rounds: int = 8, concurrency: int = 4, timeout_s: float = 180
-) -> Traffic:
-    """Chat completions, streamed and not, a few at a time, plus requests that must fail.
+# An agent run whose steps do not depend on the model: two tool calls the request scripts, then an
+# answer without tools, so every agent metric (runs, steps, tool calls and their latency) is exported.
+AGENT_RUN = {
+    "task": "What time is it, and what is 6 * 7?",
+    "calls": [
+        {"tool": "clock", "arguments": {"timezone": "UTC"}},
+        {"tool": "calculator", "arguments": {"expression": "6 * 7"}},
+    ],
+    "then": "none",
+}
 
-    Bounded in count (`rounds` x `concurrency` x 2 requests) and in time (`timeout_s`).
+
+def send_traffic(
+    base_url: str,
+    model: str,
+    rounds: int = 8,
+    concurrency: int = 4,
+    timeout_s: float = 180,
+    agent_route: str | None = None,
+) -> Traffic:
+    """Chat completions, streamed and not, a few at a time, plus requests that must fail, and one
+    agent run when the agent application is served at `agent_route`.
+
+    Bounded in count (`rounds` x `concurrency` x 2 requests + 3) and in time (`timeout_s`).
     """
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
     messages = [{"role": "user", "content": "Tell me about Ray Serve and vLLM."}]
@@ -112,6 +138,11 @@ def send_traffic(
             client.chat.completions.create(max_tokens=8, **bad)
         except openai.APIStatusError as err:
             traffic.errors[err.status_code] = traffic.errors.get(err.status_code, 0) + 1
+    if agent_route is not None:
+        response = client.post(f"{base_url}{agent_route}/run", body=AGENT_RUN, cast_to=httpx.Response)
+        if response.json()["status"] != "completed":
+            raise RuntimeError(f"the agent run did not complete: {response.text}")
+        traffic.agent_runs += 1
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for _ in range(rounds):
             if time.monotonic() > deadline:
@@ -227,7 +258,9 @@ def sample_total(port: int, name: str) -> float:
     return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples if s.name == name)
 
 
-def drive(ray: local_ray.LocalRay, scraper: Scraper, model: str, rounds: int = 8) -> LiveRun:
+def drive(
+    ray: local_ray.LocalRay, scraper: Scraper, model: str, rounds: int = 8, agent_route: str | None = None
+) -> LiveRun:
     """Send the bounded traffic to a running deployment and wait until Ray has exported all of it.
 
     Every Ray process pushes its metrics to the agent on its own period (seconds); the proxy's request
@@ -236,13 +269,15 @@ def drive(ray: local_ray.LocalRay, scraper: Scraper, model: str, rounds: int = 8
     """
     port = ray.ports.metrics
     requests, answers = "ray_serve_num_http_requests_total", "ray_vllm_request_success_total"
-    requests_before, answers_before = sample_total(port, requests), sample_total(port, answers)
-    traffic = send_traffic(f"http://{HOST}:{ray.ports.serve}", model, rounds=rounds)
-    answered = traffic.completions + traffic.streamed
+    agent_runs = "ray_agent_runs_total"
+    before = {name: sample_total(port, name) for name in (requests, answers, agent_runs)}
+    traffic = send_traffic(f"http://{HOST}:{ray.ports.serve}", model, rounds=rounds, agent_route=agent_route)
+    answered = traffic.completions + traffic.streamed + traffic.agent_runs
     wait_until(
         lambda: (
-            sample_total(port, requests) >= requests_before + answered + traffic.failed
-            and sample_total(port, answers) >= answers_before + answered
+            sample_total(port, requests) >= before[requests] + answered + traffic.failed
+            and sample_total(port, answers) >= before[answers] + answered
+            and sample_total(port, agent_runs) >= before[agent_runs] + traffic.agent_runs
         ),
         60,
         "the metrics export of the traffic",

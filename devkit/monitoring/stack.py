@@ -17,7 +17,7 @@ import yaml
 from devkit.helm import Rendered, render_chart
 from devkit.local_ray import Ports, free_ports
 from devkit.local_run import LocalRun
-from devkit.monitoring.harness import LiveRun, Scraper, drive, first_model, in_pod, scraping
+from devkit.monitoring.harness import LiveRun, Scraper, agent_route, drive, first_model, in_pod, scraping
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 
 NAMESPACE = "llm-serving"
@@ -106,8 +106,10 @@ def observed(scraped: ScrapedRun, workdir: Path, rounds: int = 8) -> Iterator[Li
     with running_prometheus(PROMETHEUS_PORT, workdir / "prometheus", scrape_configs) as prometheus:
         # Samples from before the traffic: rates over the traffic window need a starting point.
         prometheus.wait_for_scrape_after(time.time())
-        model = first_model(yaml.safe_load(rendered.serve_config_text))
-        run = drive(scraped.run.ray, scraped.scraper, model, rounds)
+        serve_config = yaml.safe_load(rendered.serve_config_text)
+        run = drive(
+            scraped.run.ray, scraped.scraper, first_model(serve_config), rounds, agent_route(serve_config)
+        )
         prometheus.wait_for_scrape_after(run.traffic.exported)
         yield Live(head=scraped.run, run=run, prometheus=prometheus, rendered=rendered, at=time.time())
 

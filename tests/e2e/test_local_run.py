@@ -149,7 +149,8 @@ class TestAgent:
     allows free whitespace and unbounded strings, so a call may use up its tokens before the parser
     finds it (tests/serve_app/test_tools.py bias the whitespace away; the agent sends what a client
     sends). The multi-step branching is proven with a scripted model (test_agent_loop.py, test_agent.py);
-    here: the plumbing, a run that must answer, and the trace's shape."""
+    here: the plumbing, a run that must answer, a multi-step run whose tool calls the request scripts
+    (retrieval from the RAG app, then the calculator, then the model's answer), and the trace's shape."""
 
     def test_should_answer_in_one_model_step_when_tools_are_ruled_out(self, local_run):
         response = httpx.post(
@@ -159,6 +160,33 @@ class TestAgent:
         run = response.json()
         assert (run["status"], run["model"], len(run["steps"])) == ("completed", "chat", 1), run
         assert run["steps"][0]["kind"] == "model" and run["steps"][0]["model"] == "tiny"  # chat → tiny
+        assert isinstance(run["answer"], str) and run["tokens"] > 0
+
+    def test_should_answer_from_retrieval_and_a_calculation_when_the_calls_are_scripted(self, local_run):
+        rag = f"{local_run.base_url}/rag"
+        doc = {"source": "refunds.md", "text": "Refunds are paid back within five working days."}
+        assert httpx.post(f"{rag}/ingest", json={"documents": [doc]}, timeout=120).status_code == 200
+        calls = [
+            {"tool": "retrieve", "arguments": {"query": "How long do refunds take?"}},
+            {"tool": "calculator", "arguments": {"expression": "5 * 24"}},
+        ]
+        response = httpx.post(
+            f"{local_run.base_url}/agent/run",
+            json={"task": "How many hours do refunds take?", "calls": calls, "then": "none"},
+            timeout=300,
+        )
+        assert response.status_code == 200, response.text
+        run = response.json()
+        assert run["status"] == "completed", run
+        assert [(s["kind"], s.get("tool"), s.get("model")) for s in run["steps"]] == [
+            ("tool", "retrieve", None), ("tool", "calculator", None), ("model", None, "tiny")
+        ]  # fmt: skip
+        retrieved, calculated = run["steps"][0], run["steps"][1]
+        assert (
+            retrieved["result"][0]["source"] == "refunds.md"
+            and "five working days" in retrieved["result"][0]["text"]
+        )
+        assert calculated["result"] == 120
         assert isinstance(run["answer"], str) and run["tokens"] > 0
 
     def test_should_trace_each_step_of_a_planned_run_when_tools_are_forced(self, local_run):

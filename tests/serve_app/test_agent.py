@@ -7,11 +7,13 @@ import json
 from typing import Any
 
 import pytest
+from ray import serve
 from starlette.requests import Request
 
 from serve_app.agent import AgentIngress, AgentRequest
 from serve_app.config import AgentArgs
 from serve_app.errors import ApiError
+from serve_app.vector_store import Chunk, Hit
 
 ARGS = AgentArgs.model_validate({"llm": {"model": "chat"}, "ragApp": "rag", "limits": {"maxSteps": 4}})
 
@@ -63,8 +65,6 @@ class FakeRag:
 
     @staticmethod
     def _search(query: str, top_k: int) -> list:
-        from serve_app.vector_store import Chunk, Hit
-
         return [
             Hit(Chunk(id="d1-0", doc_id="d1", source="refunds.md", text="Refunds take five days."), score=0.9)
         ]
@@ -79,7 +79,7 @@ def request(headers: dict[str, str] | None = None) -> Request:
 def agent(monkeypatch: pytest.MonkeyPatch) -> tuple[AgentIngress, FakeGateway, FakeRag]:
     gateway, rag = FakeGateway(), FakeRag()
     handles = {"OpenAiGateway": gateway, "RagIngress": rag}
-    monkeypatch.setattr(AgentIngress, "_handle", lambda self, name, app: handles[name])
+    monkeypatch.setattr(serve, "get_deployment_handle", lambda name, app_name: handles[name])
     return AgentIngress(ARGS), gateway, rag
 
 
@@ -108,6 +108,40 @@ class TestAgentRun:
             "none",
         ]
         assert rag.search.calls == [("refunds", 4)]
+
+    def test_should_run_the_scripted_calls_before_the_first_model_call_when_calls_are_given(
+        self, agent
+    ) -> None:
+        ingress, gateway, rag = agent
+        result = run(
+            ingress,
+            task="How long do refunds take, in hours?",
+            calls=[
+                {"tool": "retrieve", "arguments": {"query": "refunds"}},
+                {"tool": "calculator", "arguments": {"expression": "5 * 24"}},
+            ],
+            then="none",
+        )
+        assert result["status"] == "completed"
+        assert [(s["kind"], s.get("tool")) for s in result["steps"]] == [
+            ("tool", "retrieve"), ("tool", "calculator"), ("model", None)
+        ]  # fmt: skip
+        assert [s.get("arguments") for s in result["steps"][:2]] == [
+            '{"query": "refunds"}', '{"expression": "5 * 24"}'
+        ]  # fmt: skip
+        assert result["steps"][1]["result"] == 120 and rag.search.calls == [("refunds", 4)]
+        # The model sees the calls as its own turn and their results, once, then must answer.
+        ((chat, _, _),) = gateway.chat_completion.calls
+        assert chat["tool_choice"] == "none"
+        assert [m["role"] for m in chat["messages"]] == ["system", "user", "assistant", "tool", "tool"]
+        assert [c["function"]["name"] for c in chat["messages"][2]["tool_calls"]] == [
+            "retrieve",
+            "calculator",
+        ]
+        assert [m["tool_call_id"] for m in chat["messages"][3:]] == [
+            c["id"] for c in chat["messages"][2]["tool_calls"]
+        ]
+        assert json.loads(chat["messages"][4]["content"]) == {"result": 120}
 
     def test_should_send_the_model_and_every_tool_when_calling_the_gateway(self, agent) -> None:
         ingress, gateway, _ = agent
@@ -138,6 +172,10 @@ class TestAgentRun:
         [
             ({"task": "x", "tools": ["shell"]}, "tools"),
             ({"task": "x", "tools": ["clock"], "plan": ["calculator"]}, "plan"),
+            ({"task": "x", "calls": [{"tool": "shell"}]}, "calls"),
+            ({"task": "x", "tools": ["clock"], "calls": [{"tool": "calculator", "arguments": {}}]}, "calls"),
+            ({"task": "x", "calls": [{"tool": "calculator", "arguments": {"expression": 6}}]}, "calls"),
+            ({"task": "x", "calls": [{"tool": "clock", "arguments": {"tz": "UTC"}}]}, "calls"),
         ],
     )
     def test_should_answer_400_naming_the_field_when_a_tool_is_unknown_or_not_offered(

@@ -43,12 +43,33 @@ def last_tool_result(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return json.loads(next(m["content"] for m in reversed(messages) if m["role"] == "tool"))
 
 
-def run(model, limits: Limits = LIMITS, tools=None, clock=None, tool_choice=None):
+def run(model, limits: Limits = LIMITS, tools=None, clock=None, tool_choice=None, calls=()):
     tools = tools or {CALCULATOR.name: CALCULATOR}
     messages = [{"role": "user", "content": "What is 6 * 7, and is it over 40?"}]
     kwargs = {"clock": clock} if clock else {}
     kwargs |= {"tool_choice": tool_choice} if tool_choice else {}
+    kwargs |= {"calls": calls} if calls else {}
     return asyncio.run(run_agent(messages, model, tools, limits, **kwargs)), messages
+
+
+class TestScriptedCalls:
+    def test_should_branch_on_a_scripted_calls_result_when_the_model_answers_after_it(self) -> None:
+        model = Scripted(
+            lambda messages: completion("yes" if last_tool_result(messages)["result"] > 40 else "no")
+        )
+        result, _ = run(model, calls=[("calculator", '{"expression": "6 * 7"}')])
+        assert (result.status, result.answer) == ("completed", "yes")
+        assert [(s.kind, s.tool) for s in result.steps] == [("tool", "calculator"), ("model", None)]
+        assert [m["role"] for m in model.seen[0]["messages"]] == ["user", "assistant", "tool"]
+        assert model.seen[0]["messages"][1]["tool_calls"] == [
+            tool_call("calculator", '{"expression": "6 * 7"}', "call_scripted_0")
+        ]
+
+    def test_should_show_the_model_the_error_when_a_scripted_call_fails(self) -> None:
+        model = Scripted(lambda messages: completion(json.dumps(last_tool_result(messages))))
+        result, _ = run(model, calls=[("calculator", '{"expression": "1 / 0"}')])
+        assert result.status == "completed" and "division by zero" in result.steps[0].error
+        assert json.loads(result.answer) == {"error": result.steps[0].error}
 
 
 class TestBranching:

@@ -1,0 +1,20 @@
+"""Handles to deployments of other applications."""
+
+from __future__ import annotations
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+
+class LazyHandle:
+    """A handle to `deployment` of application `app`, looked up on first use: the other application
+    may deploy after the one that calls it."""
+
+    def __init__(self, deployment: str, app: str) -> None:
+        self._deployment, self._app = deployment, app
+        self._handle: DeploymentHandle | None = None
+
+    def get(self) -> DeploymentHandle:
+        if self._handle is None:
+            self._handle = serve.get_deployment_handle(self._deployment, app_name=self._app)
+        return self._handle
