@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 from fastapi import Request
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import metrics
 from starlette.responses import JSONResponse
@@ -159,14 +158,9 @@ class AgentIngress:
                 )
         tools = {name: self._tools[name] for name in offered}
         for i, call in enumerate(body.calls):
-            problem = next(
-                Draft202012Validator(tools[call.tool].parameters).iter_errors(call.arguments), None
-            )
-            if problem is not None:
+            if problem := tools[call.tool].argument_problem(call.arguments):
                 raise ApiError(
-                    400,
-                    f"calls[{i}].arguments do not fit tool {call.tool!r}: {problem.message}",
-                    param="calls",
+                    400, f"calls[{i}].arguments do not fit tool {call.tool!r}: {problem}", param="calls"
                 )
         return tools
 

@@ -28,6 +28,11 @@ class Tool:
     parameters: dict[str, Any]  # JSON schema of the arguments
     run: Callable[..., Awaitable[Any]]
 
+    def argument_problem(self, args: dict[str, Any]) -> str | None:
+        """The first way `args` do not fit the tool's schema, or None."""
+        problems = sorted(Draft202012Validator(self.parameters).iter_errors(args), key=lambda e: list(e.path))
+        return problems[0].message if problems else None
+
     def spec(self) -> dict[str, Any]:
         """The OpenAI `tools[]` entry the model is offered."""
         return {
@@ -75,11 +80,8 @@ async def run_tool(tools: Mapping[str, Tool], name: str, arguments: str, timeout
     args, repaired, error = parse_arguments(arguments)
     if args is None:
         return ToolOutcome(error=error)
-    problems = sorted(Draft202012Validator(tool.parameters).iter_errors(args), key=lambda e: list(e.path))
-    if problems:
-        return ToolOutcome(
-            error=f"arguments do not fit the tool's schema: {problems[0].message}", repaired=repaired
-        )
+    if problem := tool.argument_problem(args):
+        return ToolOutcome(error=f"arguments do not fit the tool's schema: {problem}", repaired=repaired)
     try:
         return ToolOutcome(result=await asyncio.wait_for(tool.run(**args), timeout_s), repaired=repaired)
     except TimeoutError:
