@@ -44,15 +44,20 @@ def in_pod(ports: local_ray.Ports) -> dict[int, int]:
     return {pod[name]: port for name, port in ports.metrics_endpoints().items()}
 
 
+def _applications(serve_config: dict, builder: str) -> list[dict]:
+    """The config's applications built by `serve_app.apps:<builder>`."""
+    return [a for a in serve_config["applications"] if a["import_path"].endswith(f":{builder}")]
+
+
 def agent_route(serve_config: dict) -> str | None:
     """Where the agent application is served, if the config has one."""
-    apps = [a for a in serve_config["applications"] if a["import_path"].endswith(":build_agent_app")]
+    apps = _applications(serve_config, "build_agent_app")
     return apps[0]["route_prefix"] if apps else None
 
 
 def first_model(serve_config: dict) -> str:
     """The first model the gateway application serves (docs/contract.md: `args.models[].name`)."""
-    (gateway,) = [a for a in serve_config["applications"] if a["import_path"].endswith(":build_gateway_app")]
+    (gateway,) = _applications(serve_config, "build_gateway_app")
     return gateway["args"]["models"][0]["name"]
 
 
