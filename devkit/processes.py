@@ -10,6 +10,7 @@ import time
 import psutil
 
 ENGINE_CORE = "VLLM::EngineCore"
+SPAWNED = "from multiprocessing.spawn import spawn_main"  # a spawned child's `python -c` argument
 
 
 def title(proc: psutil.Process) -> str:
@@ -32,14 +33,26 @@ def descendants(proc: psutil.Process) -> list[psutil.Process]:
     return []
 
 
+def is_engine_core(proc: psutil.Process, server: psutil.Process) -> bool:
+    """Titled `VLLM::EngineCore`, or the process `multiprocessing` spawned right under the server.
+    setproctitle silently sets no title at all when the process's first environment variable was
+    changed before it ran (it finds argv from there), and which variable comes first varies from
+    run to run: once in a clean-clone run the engine and its worker kept the interpreter's argv."""
+    if has_title(proc, ENGINE_CORE):
+        return True
+    with contextlib.suppress(psutil.Error):
+        return proc.ppid() == server.pid and any(SPAWNED in arg for arg in proc.cmdline())
+    return False
+
+
 def engine_cores(server: psutil.Process) -> list[psutil.Process]:
     """The vLLM engine-core processes under a server (an LLMServer replica or vLLM's API server)."""
-    return [p for p in descendants(server) if has_title(p, ENGINE_CORE)]
+    return [p for p in descendants(server) if is_engine_core(p, server)]
 
 
 def engine_core(server: psutil.Process, timeout_s: float = 120) -> psutil.Process:
     """The one engine core under a server, waited for: a replica Serve has just started or replaced
-    spawns it late, and it takes its title only once it has imported vLLM."""
+    spawns it late."""
     deadline = time.monotonic() + timeout_s
     while True:
         cores = engine_cores(server)

@@ -21,6 +21,23 @@ CHILD = (
 )
 SERVER = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {CHILD!r}, sys.argv[1]])"
 
+# vLLM's way: the engine is a `multiprocessing` spawn child that calls setproctitle, here after a
+# change to its first environment variable, which makes setproctitle set no title at all.
+SPAWNING_SERVER = """
+import multiprocessing, os, pathlib, sys, time
+
+def engine(marker):
+    first = next(iter(os.environ))
+    os.environ[first] += "-changed"
+    import setproctitle
+    setproctitle.setproctitle("VLLM::EngineCore")
+    pathlib.Path(marker).write_text(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    multiprocessing.get_context("spawn").Process(target=engine, args=(sys.argv[1],)).start()
+"""
+
 
 @pytest.fixture
 def server(request) -> Iterator[psutil.Process]:
@@ -78,6 +95,25 @@ class TestEngineCore:
         found = engine_core(server, timeout_s=60)
         assert found.ppid() == server.pid
         assert found.cmdline()[0] == "VLLM::EngineCore"
+
+    def test_should_find_the_spawned_engine_when_setproctitle_set_no_title(self, tmp_path):
+        script = tmp_path / "server.py"
+        script.write_text(SPAWNING_SERVER)
+        marker = tmp_path / "engine-titled"
+        proc = subprocess.Popen([sys.executable, str(script), str(marker)])
+        server = psutil.Process(proc.pid)
+        try:
+            for _ in range(600):  # the engine has called setproctitle
+                if marker.exists() and marker.read_text():
+                    break
+                time.sleep(0.1)
+            found = engine_core(server, timeout_s=0)
+            assert (found.pid, found.ppid(), title(found)) == (int(marker.read_text()), server.pid, sys.executable)
+        finally:
+            for spawned in server.children(recursive=True):
+                spawned.kill()
+            proc.kill()
+            proc.wait()
 
     @pytest.mark.parametrize("server", [""], indirect=True)
     def test_should_name_the_children_it_saw_when_no_engine_appears(self, server):
