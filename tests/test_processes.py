@@ -108,7 +108,8 @@ class TestEngineCore:
                     break
                 time.sleep(0.1)
             found = engine_core(server, timeout_s=0)
-            assert (found.pid, found.ppid(), title(found)) == (int(marker.read_text()), server.pid, sys.executable)
+            engine_pid = int(marker.read_text())
+            assert (found.pid, found.ppid(), title(found)) == (engine_pid, server.pid, sys.executable)
         finally:
             for spawned in server.children(recursive=True):
                 spawned.kill()
