@@ -21,22 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Protocol
 
 from ray.serve.llm.deployment import LLMServer as RayLLMServer
 
 logger = logging.getLogger("ray.serve")
 
-# Seconds the engine core has to answer one probe. Below the chart's default `healthCheckTimeoutS`
-# (30 s), so a stalled engine fails the check with this module's message and not with Serve's
-# generic "didn't receive health check response". Serve marks a replica unhealthy after 3 failed
-# checks in a row (REPLICA_HEALTH_CHECK_UNHEALTHY_THRESHOLD) and starts the next check as soon as a
-# failed one ends, so a stalled engine's replica is replaced about healthCheckPeriodS + 3 × 10 s
-# after the stall, whatever healthCheckTimeoutS is above this bound (44 s measured by
-# `tools/chaos.py --fault engine-stall`). A live engine core answers between two model steps
-# (milliseconds; a few seconds for a long prefill under load): 10 s of silence three times in a row
-# is not a busy engine.
+# One health check waits at most this long for the engine core's answer: below the chart's default
+# `healthCheckTimeoutS` (30 s), so a stalled engine fails the check with this module's message and not
+# with Serve's generic "didn't receive health check response".
 ENGINE_PROBE_TIMEOUT_S = 10.0
+# The engine core may leave one probe unanswered this long. Serve marks a replica unhealthy after 3
+# failed checks in a row (REPLICA_HEALTH_CHECK_UNHEALTHY_THRESHOLD) and starts the next check as soon
+# as a failed one ends; the checks share the probe that is still out, so a stalled engine fails the
+# first check after 10 s, the second once the probe is 20 s old and the third at once: its replica is
+# replaced at most healthCheckPeriodS + 20 s after the stall (three probes of 10 s each took 44 s).
+# A live engine core answers between two model steps (milliseconds; a few seconds for a long
+# prefill under load): 20 s of silence is not a busy engine.
+ENGINE_SILENCE_LIMIT_S = 20.0
 
 
 class Engine(Protocol):
@@ -49,19 +52,34 @@ class EngineUnresponsiveError(RuntimeError):
     """The engine core did not answer the probe in time: the replica must be replaced."""
 
 
-async def probe_engine(engine: Engine, timeout_s: float) -> None:
-    """Return once the engine core has answered a utility call; raise if it does not within `timeout_s`.
+class EngineProbe:
+    """The engine core's answer to one utility call at a time, shared by consecutive health checks.
 
-    An error the call itself raises (a dead engine's `EngineDeadError`, a closed socket) propagates.
+    A check sends a probe when none is out, then waits for the answer at most `wait_s`, and no longer
+    than until the probe is `silence_s` old: a check that finds the probe older than that fails at
+    once. An answer that comes late (a long model step) clears the probe, and the next check passes.
     """
-    deadline = asyncio.timeout(timeout_s)
-    try:
-        async with deadline:
-            await engine.is_sleeping()
-    except TimeoutError:
-        if not deadline.expired():
-            raise  # a TimeoutError of the call itself, not of this bound
-        raise EngineUnresponsiveError(f"engine core did not answer within {timeout_s:g} s") from None
+
+    def __init__(self, engine: Engine, wait_s: float, silence_s: float) -> None:
+        self._engine, self._wait_s, self._silence_s = engine, wait_s, silence_s
+        self._probe: asyncio.Future[bool] | None = None
+        self._sent = 0.0
+
+    async def check(self) -> None:
+        """Return once the engine core has answered; raise EngineUnresponsiveError if it has not in
+        time. An error the call itself raised (a dead engine's `EngineDeadError`, a closed socket, its
+        own TimeoutError) propagates."""
+        if self._probe is None:
+            self._probe, self._sent = asyncio.ensure_future(self._engine.is_sleeping()), time.monotonic()
+        probe = self._probe
+        wait_s = min(self._wait_s, self._silence_s - (time.monotonic() - self._sent))
+        if wait_s > 0:
+            await asyncio.wait({probe}, timeout=wait_s)
+        if not probe.done():
+            silent_s = time.monotonic() - self._sent
+            raise EngineUnresponsiveError(f"engine core has not answered a probe for {silent_s:.1f} s")
+        self._probe = None
+        probe.result()
 
 
 class LLMServer(RayLLMServer):
@@ -71,12 +89,16 @@ class LLMServer(RayLLMServer):
     and the chart's serveConfigV2, the gateway and the dashboards know them as `LLMServer:<model>`.
     """
 
+    _engine_probe: EngineProbe | None = None  # made by the first check that finds a started engine
+
     async def check_health(self) -> None:
         await super().check_health()
         if self.engine is None:  # not started: nothing to probe, as the parent says
             return
+        if self._engine_probe is None:
+            self._engine_probe = EngineProbe(self.engine, ENGINE_PROBE_TIMEOUT_S, ENGINE_SILENCE_LIMIT_S)
         try:
-            await probe_engine(self.engine, ENGINE_PROBE_TIMEOUT_S)
+            await self._engine_probe.check()
         except Exception as err:
             logger.error("Engine probe failed in LLMServer.check_health: %s", err)
             raise

@@ -7,7 +7,6 @@ The engines are fakes of what `LLMServer` holds in `self.engine` (Ray Serve LLM'
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
 import pytest
@@ -16,10 +15,11 @@ import yaml
 from devkit import REPO
 from serve_app import engine_health
 from serve_app.config import LLM_SERVER_PREFIX
-from serve_app.engine_health import EngineUnresponsiveError, LLMServer, probe_engine
+from serve_app.engine_health import EngineProbe, EngineUnresponsiveError, LLMServer
 
 MODULE_BOUND_S = engine_health.ENGINE_PROBE_TIMEOUT_S  # read before the fixture shortens it
-BOUND_S = 0.2  # the probe timeout the tests run with
+BOUND_S = 0.2  # one check's wait the tests run with
+SILENCE_S = 0.4  # the longest unanswered probe the tests run with
 
 
 class FakeEngine:
@@ -56,6 +56,20 @@ class FailingProbeEngine(FakeEngine):
         raise self.error
 
 
+class SlowEngine(FakeEngine):
+    """The engine core answers its first probe after `delay_s` (a long model step), the next at once."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    async def is_sleeping(self) -> bool:
+        self.probes += 1
+        if self.probes == 1:
+            await asyncio.sleep(self.delay_s)
+        return False
+
+
 class DeadEngine(FakeEngine):
     """vLLM's errored flag is set: the parent's check raises (as `AsyncLLM.check_health` does)."""
 
@@ -84,9 +98,22 @@ def check(engine: FakeEngine | None) -> float:
     return time.monotonic() - started
 
 
+async def consecutive_checks(probe: EngineProbe, count: int) -> list[BaseException | None]:
+    """`count` checks one after another, as Serve runs them after a failure: what each raised."""
+    outcomes: list[BaseException | None] = []
+    for _ in range(count):
+        try:
+            await probe.check()
+            outcomes.append(None)
+        except Exception as err:
+            outcomes.append(err)
+    return outcomes
+
+
 @pytest.fixture(autouse=True)
 def short_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_health, "ENGINE_PROBE_TIMEOUT_S", BOUND_S)
+    monkeypatch.setattr(engine_health, "ENGINE_SILENCE_LIMIT_S", SILENCE_S)
 
 
 class TestCheckHealth:
@@ -101,7 +128,7 @@ class TestCheckHealth:
     def test_should_raise_within_the_bound_when_the_engine_core_does_not_answer(self) -> None:
         started = time.monotonic()
         with pytest.raises(
-            EngineUnresponsiveError, match=re.escape(f"engine core did not answer within {BOUND_S:g} s")
+            EngineUnresponsiveError, match=r"engine core has not answered a probe for 0\.[2-9] s"
         ):
             check(StalledEngine())
         assert BOUND_S <= time.monotonic() - started < BOUND_S + 1.0
@@ -130,13 +157,31 @@ class TestCheckHealth:
         assert check(None) < BOUND_S
 
 
-class TestProbeEngine:
-    def test_should_return_when_the_engine_core_answers(self) -> None:
-        asyncio.run(probe_engine(FakeEngine(), BOUND_S))
+class TestEngineProbe:
+    def test_should_fail_every_check_on_one_probe_until_the_silence_limit_when_the_engine_core_is_silent(
+        self,
+    ) -> None:
+        engine = StalledEngine()
+        started = time.monotonic()
+        outcomes = asyncio.run(consecutive_checks(EngineProbe(engine, BOUND_S, SILENCE_S), 3))
+        assert [type(outcome) for outcome in outcomes] == [EngineUnresponsiveError] * 3
+        assert engine.probes == 1  # the checks share the probe that is still out
+        # The first waits its bound, the second until the probe is SILENCE_S old, the third no longer.
+        assert SILENCE_S <= time.monotonic() - started < SILENCE_S + 1.0
 
-    def test_should_raise_with_the_bound_in_the_message_when_the_engine_core_is_silent(self) -> None:
-        with pytest.raises(EngineUnresponsiveError, match=re.escape("within 0.05 s")):
-            asyncio.run(probe_engine(StalledEngine(), 0.05))
+    def test_should_pass_and_probe_afresh_when_a_late_answer_came_after_a_failed_check(self) -> None:
+        engine = SlowEngine(delay_s=(BOUND_S + SILENCE_S) / 2)  # after the first wait, before the limit
+        outcomes = asyncio.run(consecutive_checks(EngineProbe(engine, BOUND_S, SILENCE_S), 3))
+        # The second check gets the late answer; the third sends a new probe, answered at once.
+        assert [type(outcome) for outcome in outcomes] == [EngineUnresponsiveError, type(None), type(None)]
+        assert engine.probes == 2
+
+    def test_should_reraise_the_calls_own_error_when_it_is_the_answer(self) -> None:
+        error = ConnectionError("engine core socket closed")
+        outcomes = asyncio.run(
+            consecutive_checks(EngineProbe(FailingProbeEngine(error), BOUND_S, SILENCE_S), 1)
+        )
+        assert outcomes == [error]
 
 
 class TestDeployment:
