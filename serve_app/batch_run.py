@@ -27,6 +27,9 @@ class Retry:
     wait_s: float = 2.0  # doubled after each refusal
 
 
+DEFAULT_RETRY = Retry()
+
+
 def journal_line(line: BatchLine, status: int, body: dict[str, Any], request_id: str) -> dict[str, Any]:
     """The output-file line (200) or error-file line (anything else) of an answered request."""
     if status == 200:
@@ -71,7 +74,7 @@ async def run_lines(
     *,
     concurrency: int,
     cancelled: Callable[[], bool],
-    retry: Retry = Retry(),
+    retry: Retry = DEFAULT_RETRY,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> bool:
     """Answers `lines` (`concurrency` at a time), journaling each answer; False when a cancel left
