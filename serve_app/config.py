@@ -263,6 +263,22 @@ class ModelArgs(_Args):
         return llm_deployment_name(self.name)
 
 
+BATCH_DEPLOYMENT = "Batcher"
+
+
+class BatchArgs(_Args):
+    """The OpenAI Files and Batches API on the gateway: where files and batch records live, limits,
+    and how many lines of one batch are in flight."""
+
+    storage_path: str = Field(pattern=r"^/")  # a directory (the local run's, or a mounted volume)
+    max_file_bytes: int = Field(default=100 * 1_048_576, ge=1024, le=1024 * 1_048_576)
+    max_lines: int = Field(default=50_000, ge=1, le=1_000_000)
+    max_in_progress: int = Field(default=4, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    retry_attempts: int = Field(default=5, ge=1, le=100)  # calls per line while the model is overloaded
+    retry_wait_s: float = Field(default=2.0, gt=0, le=600)  # doubled after each
+
+
 class GatewayArgs(_Args):
     """`args` of `serve_app.apps:build_gateway_app` (application `llm`)."""
 
@@ -272,6 +288,7 @@ class GatewayArgs(_Args):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     stream_idle_timeout_s: float = Field(default=STREAM_IDLE_TIMEOUT_S, gt=0, le=3600)
     response_timeout_s: float = Field(default=RESPONSE_TIMEOUT_S, gt=0, le=3600)
+    batch: BatchArgs | None = None  # None: no /v1/files and /v1/batches
 
     @field_validator("models")
     @classmethod
