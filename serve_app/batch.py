@@ -24,14 +24,14 @@ logger = logging.getLogger("ray.serve")
 
 
 class Batcher:
-    def __init__(self, args: BatchArgs, gateway_app: str) -> None:
+    def __init__(self, args: BatchArgs) -> None:
         limits = BatchLimits(
             max_file_bytes=args.max_file_bytes, max_lines=args.max_lines,
             max_in_progress=args.max_in_progress, concurrency=args.concurrency,
         )  # fmt: skip
         self._service = BatchService(LocalStore(args.storage_path), limits)
         self._retry = Retry(attempts=args.retry_attempts, wait_s=args.retry_wait_s)
-        self._gateway = LazyHandle(GATEWAY_DEPLOYMENT, gateway_app)
+        self._gateway = LazyHandle(GATEWAY_DEPLOYMENT)  # the gateway of this application
         self._runs: dict[str, asyncio.Task] = {}
 
     def _run_unfinished(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 import pytest
 from ray import serve
@@ -41,7 +42,12 @@ class FakeGateway:
 @pytest.fixture
 def gateway(monkeypatch) -> FakeGateway:
     fake = FakeGateway()
-    monkeypatch.setattr(serve, "get_deployment_handle", lambda name, app_name: fake)
+    monkeypatch.setattr(serve, "get_replica_context", lambda: SimpleNamespace(app_name="llm"))
+    monkeypatch.setattr(
+        serve,
+        "get_deployment_handle",
+        lambda name, app_name: {("OpenAiGateway", "llm"): fake}[name, app_name],
+    )
     return fake
 
 
@@ -63,7 +69,7 @@ class TestBatcher:
         self, tmp_path, gateway
     ) -> None:
         async def scenario():
-            batcher = Batcher(args(tmp_path), "llm")
+            batcher = Batcher(args(tmp_path))
             upload = await batcher.create_file("in.jsonl", "batch", jsonl(3))
             created = await batcher.create_batch(upload["id"], CHAT, "24h", None)
             done = await until_finished(batcher, created["id"])
@@ -84,7 +90,7 @@ class TestBatcher:
         gateway.gate.clear()  # the first replica's lines never get an answer
 
         async def first_replica() -> str:
-            batcher = Batcher(args(tmp_path), "llm")
+            batcher = Batcher(args(tmp_path))
             upload = await batcher.create_file("in.jsonl", "batch", jsonl(2))
             batch_id = (await batcher.create_batch(upload["id"], CHAT, "24h", None))["id"]
             await asyncio.sleep(0.01)
@@ -94,7 +100,7 @@ class TestBatcher:
         gateway.gate.set()
 
         async def second_replica() -> dict:
-            batcher = Batcher(args(tmp_path), "llm")
+            batcher = Batcher(args(tmp_path))
             await batcher.check_health()  # Serve's periodic health check starts the run
             return await until_finished(batcher, batch_id)
 
