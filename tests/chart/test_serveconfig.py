@@ -276,3 +276,36 @@ class TestAgentApp:
 
         args = AgentArgs.model_validate(_app(_config(LOCAL), "agent")["args"])
         assert (args.llm.model, args.rag_app, args.limits.max_steps) == ("chat", "rag", 6)
+
+
+BATCH_ON = {"batch.enabled": True, "batch.storagePath": "/tmp/batch"}
+
+
+class TestBatchApi:
+    def test_should_pass_the_storage_and_limits_to_the_gateway_when_enabled(self):
+        args = _app(_config(LOCAL, BATCH_ON | {"batch.concurrency": 2}), "llm")["args"]
+        assert args["batch"] == {
+            "storagePath": "/tmp/batch",
+            "maxFileBytes": 104857600,
+            "maxLines": 50000,
+            "maxInProgress": 4,
+            "concurrency": 2,
+            "retryAttempts": 5,
+            "retryWaitS": 2,
+        }
+
+    def test_should_run_one_batcher_replica_when_enabled(self):
+        deployments = _app(_config(LOCAL, BATCH_ON | {"batch.numCpus": 0.25}), "llm")["deployments"]
+        assert [d for d in deployments if d["name"] == "Batcher"] == [
+            {"name": "Batcher", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.25}}
+        ]
+
+    def test_should_serve_no_batch_api_when_disabled(self):
+        llm = _app(_config(LOCAL), "llm")
+        assert "batch" not in llm["args"] and "Batcher" not in [d["name"] for d in llm["deployments"]]
+
+    def test_should_validate_as_the_apps_args_when_the_builder_reads_them(self):
+        from serve_app.config import GatewayArgs
+
+        args = GatewayArgs.model_validate(_app(_config(LOCAL, BATCH_ON), "llm")["args"])
+        assert (args.batch.storage_path, args.batch.max_lines) == ("/tmp/batch", 50000)
