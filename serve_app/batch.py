@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import Any
 
+from ray.serve import metrics
+
 from serve_app.batch_input import BatchLine
 from serve_app.batch_run import Retry
 from serve_app.batch_service import BatchLimits, BatchService
@@ -33,6 +35,15 @@ class Batcher:
         self._retry = Retry(attempts=args.retry_attempts, wait_s=args.retry_wait_s)
         self._gateway = LazyHandle(GATEWAY_DEPLOYMENT)  # the gateway of this application
         self._runs: dict[str, asyncio.Task] = {}
+        self._finished = metrics.Counter(
+            "batches_finished", "Batches that ended, by status.", tag_keys=("status",)
+        )
+        self._lines = metrics.Counter(
+            "batch_lines",
+            "Batch lines answered, by outcome (ok, or error: a line of the error file).",
+            tag_keys=("outcome",),
+        )
+        self._running = metrics.Gauge("batches_running", "Batches this replica is running.")
 
     def _run_unfinished(self) -> None:
         """A background run for every unfinished batch that has none (new, or left by a restart)."""
@@ -47,15 +58,19 @@ class Batcher:
         async def call(line: BatchLine) -> tuple[int, dict[str, Any], str]:
             request_id = f"{batch_id}-{line.line}"
             status, body = await self._gateway.get().batch_line.remote(endpoint, line.body, request_id)
+            self._lines.inc(tags={"outcome": "ok" if status == 200 else "error"})
             return status, body, request_id
 
+        self._running.set(len(self._runs))
         try:
             batch = await self._service.run(batch_id, call, self._retry)
+            self._finished.inc(tags={"status": batch.status})
             logger.info("Batch %s %s: %s", batch_id, batch.status, batch.request_counts.model_dump())
         except Exception:  # the batch stays unfinished; the next health check runs it again
             logger.exception("Batch %s stopped; it resumes from its journal", batch_id)
         finally:
             del self._runs[batch_id]
+            self._running.set(len(self._runs))
 
     async def check_health(self) -> None:
         self._run_unfinished()
