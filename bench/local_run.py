@@ -49,8 +49,8 @@ def chart_local_run(
     """`serve_local.py -f values/local-cpu.yaml --detach`, stopped (its whole process tree) on exit.
 
     `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG and agent
-    apps are off: no benchmark sends them anything, and their start would take the CPU the models
-    start on.
+    apps and the Batcher are off: no benchmark sends them anything, and their start would take the
+    CPU the models start on.
     `attach`: the run `tools/serve_local.py` would stop (`make serve`'s), as it is, left running.
     """
     if attach:
@@ -64,7 +64,7 @@ def chart_local_run(
         yield run
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    off = ("rag.enabled=false", "agent.enabled=false")
+    off = ("rag.enabled=false", "agent.enabled=false", "batch.enabled=false")
     run = LocalRun(PORTS, state_dir, (PRESET,), off, extra_env=extra_env)
     try:
         run.start(timeout_s)

@@ -186,6 +186,7 @@ class TestEngineFlags:
             "routing.canaries": None,
             "rag.enabled": False,
             "agent.enabled": False,
+            "batch.enabled": False,
         }
         _assert_same_engine(PRESETS[preset], single_model)
 
