@@ -38,10 +38,15 @@ def render_monitoring(set_values: dict | None = None) -> Rendered:
     return render_chart(values_files=("values/local-cpu.yaml",), set_values=values, namespace=NAMESPACE)
 
 
-def monitoring_set_values(rag_db: Path) -> tuple[str, ...]:
-    """`--set`s of a local run with every monitoring object on; a Milvus Lite file of its own (the
-    preset's path is shared with every other local run on the machine, and Milvus Lite locks it)."""
-    return (*MONITORING_SET, f"rag.milvus.uri={rag_db}")
+def monitoring_set_values(state_dir: Path) -> tuple[str, ...]:
+    """`--set`s of a local run with every monitoring object on; a Milvus Lite file and batch storage
+    of its own in `state_dir` (the preset's paths are shared with every other local run on the
+    machine, and Milvus Lite locks its file)."""
+    return (
+        *MONITORING_SET,
+        f"rag.milvus.uri={state_dir / 'rag.db'}",
+        f"batch.storagePath={state_dir / 'batch'}",
+    )
 
 
 @dataclass(eq=False)
@@ -63,7 +68,7 @@ def scraped_local_run(state_dir: Path) -> Iterator[ScrapedRun]:
     """`make serve`'s local run of the local preset with monitoring on, on free ports, scraped from
     before its start (a gauge set once at engine start leaves the export ~20 s later); stopped on exit."""
     ports = Ports.free()
-    run = LocalRun(ports, state_dir, set_values=monitoring_set_values(state_dir / "rag.db"))
+    run = LocalRun(ports, state_dir, set_values=monitoring_set_values(state_dir))
     with scraping(ports.metrics_endpoints()) as scraper:
         try:
             run.start()
