@@ -82,6 +82,7 @@ def build_gateway_app(args: GatewayArgs) -> Application:
         stream_idle_timeout_s=args.stream_idle_timeout_s,
         response_timeout_s=args.response_timeout_s,
         auto_tool_models=frozenset(m.name for m in args.models if m.engine.enable_auto_tool_choice),
+        priority_models=frozenset(m.name for m in args.models if m.engine.scheduling_policy == "priority"),
         batcher=batcher,
     )
 

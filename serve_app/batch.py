@@ -33,6 +33,7 @@ class Batcher:
         )  # fmt: skip
         self._service = BatchService(LocalStore(args.storage_path), limits)
         self._retry = Retry(attempts=args.retry_attempts, wait_s=args.retry_wait_s)
+        self._priority = args.priority
         self._gateway = LazyHandle(GATEWAY_DEPLOYMENT)  # the gateway of this application
         self._runs: dict[str, asyncio.Task] = {}
         self._finished = metrics.Counter(
@@ -57,7 +58,9 @@ class Batcher:
 
         async def call(line: BatchLine) -> tuple[int, dict[str, Any], str]:
             request_id = f"{batch_id}-{line.line}"
-            status, body = await self._gateway.get().batch_line.remote(endpoint, line.body, request_id)
+            status, body = await self._gateway.get().batch_line.remote(
+                endpoint, line.body, request_id, self._priority
+            )
             self._lines.inc(tags={"outcome": "ok" if status == 200 else "error"})
             return status, body, request_id
 

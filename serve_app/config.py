@@ -151,6 +151,8 @@ class EngineArgs(_Args):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
     enforce_eager: bool | None = None
     max_num_seqs: int | None = Field(default=None, gt=0)
+    # priority: a request's lower `priority` is scheduled first (batch lines go after interactive ones)
+    scheduling_policy: Literal["fcfs", "priority"] | None = None
     # vLLM's OpenAI frontend: tool calls, reasoning output, chat template (GatewayArgs checks the names).
     tool_call_parser: str | None = Field(default=None, min_length=1)
     enable_auto_tool_choice: bool | None = None
@@ -277,6 +279,8 @@ class BatchArgs(_Args):
     concurrency: int = Field(default=4, ge=1, le=1024)
     retry_attempts: int = Field(default=5, ge=1, le=100)  # calls per line while the model is overloaded
     retry_wait_s: float = Field(default=2.0, gt=0, le=600)  # doubled after each
+    # vLLM `priority` of the lines on models with priority scheduling (interactive requests: 0)
+    priority: int = Field(default=10, ge=1, le=1_000_000)
 
 
 class GatewayArgs(_Args):

@@ -96,6 +96,7 @@ class OpenAiGateway(OpenAiIngress):
         stream_idle_timeout_s: float | None = STREAM_IDLE_TIMEOUT_S,
         response_timeout_s: float | None = RESPONSE_TIMEOUT_S,
         auto_tool_models: frozenset[str] = frozenset(),
+        priority_models: frozenset[str] = frozenset(),
         batcher: DeploymentHandle | None = None,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
@@ -106,6 +107,7 @@ class OpenAiGateway(OpenAiIngress):
         self._stream_idle_timeout_s = stream_idle_timeout_s
         self._response_timeout_s = response_timeout_s
         self._auto_tool_models = frozenset(auto_tool_models)
+        self._priority_models = frozenset(priority_models)
         self._batcher = batcher
         self._router = Router(RoutingConfig(), model_cards)
         self._routing_applied = False
@@ -159,22 +161,32 @@ class OpenAiGateway(OpenAiIngress):
         return {"backend": request.model, "completion": completion}
 
     async def batch_line(
-        self, endpoint: str, body: dict[str, Any], request_id: str
+        self, endpoint: str, body: dict[str, Any], request_id: str, priority: int
     ) -> tuple[int, dict[str, Any]]:
         """One line of a batch (the Batcher's call): (200, the answer) or (status, OpenAI error body),
-        never an exception, routed like an HTTP request to `endpoint`."""
+        never an exception, routed like an HTTP request to `endpoint`; on a model with priority
+        scheduling it runs at `priority`, after interactive requests."""
         body_type, call_method = BATCH_CALLS[endpoint]
         try:
-            return 200, await self._complete(validate_body(body, body_type), call_method, {}, request_id)
+            request = validate_body(body, body_type)
+            return 200, await self._complete(request, call_method, {}, request_id, priority=priority)
         except Exception as exc:
             error = api_error(exc)
             return error.status, error.body()
 
     async def _complete(
-        self, request: OpenAiBody, call_method: str, headers: Mapping[str, str], request_id: str
+        self,
+        request: OpenAiBody,
+        call_method: str,
+        headers: Mapping[str, str],
+        request_id: str,
+        priority: int | None = None,
     ) -> dict[str, Any]:
-        """The whole (non-streamed) answer to `request`, routed; `request.model` becomes the served model."""
+        """The whole (non-streamed) answer to `request`, routed; `request.model` becomes the served model,
+        and `priority` the request's if that model schedules by priority (vLLM refuses it otherwise)."""
         self._route(request, headers, request_id)
+        if priority is not None and request.model in self._priority_models:
+            request.priority = priority
         self._refuse_what_the_model_would(request)
         responses = self._get_response(body=request, call_method=call_method)
         try:

@@ -100,6 +100,7 @@ milvusToken: MILVUS_TOKEN
           "dtype" $e.dtype
           "enforceEager" $e.enforceEager
           "maxNumSeqs" $e.maxNumSeqs
+          "schedulingPolicy" $e.schedulingPolicy
           "toolCallParser" $e.toolCallParser
           "enableAutoToolChoice" $e.enableAutoToolChoice
           "reasoningParser" $e.reasoningParser
@@ -123,7 +124,8 @@ milvusToken: MILVUS_TOKEN
       "maxInProgress" $b.maxInProgress
       "concurrency" $b.concurrency
       "retryAttempts" $b.retryAttempts
-      "retryWaitS" $b.retryWaitS) -}}
+      "retryWaitS" $b.retryWaitS
+      "priority" $b.priority) -}}
 {{- /* One replica: it owns the batch records (serve_app/batch_service.py). */ -}}
 {{- $deployments = append $deployments (dict "name" "Batcher" "num_replicas" 1 "ray_actor_options" (dict "num_cpus" $b.numCpus)) -}}
 {{- end -}}

@@ -73,6 +73,7 @@ class TestGatewayArgs:
                 "dtype": "auto",
                 "enforceEager": False,
                 "maxNumSeqs": 256,
+                "schedulingPolicy": "priority",
                 "toolCallParser": "hermes",
                 "enableAutoToolChoice": True,
                 "reasoningParser": None,
@@ -90,6 +91,7 @@ class TestGatewayArgs:
             "dtype": "float32",
             "enforceEager": True,
             "maxNumSeqs": 8,
+            "schedulingPolicy": "priority",
             "toolCallParser": "llama3_json",
             "enableAutoToolChoice": True,
             "reasoningParser": None,
@@ -295,6 +297,7 @@ class TestBatchApi:
             "concurrency": 2,
             "retryAttempts": 5,
             "retryWaitS": 2,
+            "priority": 10,
         }
 
     def test_should_run_one_batcher_replica_when_enabled(self):

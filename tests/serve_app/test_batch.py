@@ -28,13 +28,13 @@ class FakeGateway:
     """`OpenAiGateway.batch_line`: (status, body) for one line; `gate` holds the answers back."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, dict, str]] = []
+        self.lines: list[tuple[str, dict, str, int]] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.batch_line = self
 
-    async def remote(self, endpoint: str, body: dict, request_id: str):
-        self.lines.append((endpoint, body, request_id))
+    async def remote(self, endpoint: str, body: dict, request_id: str, priority: int):
+        self.lines.append((endpoint, body, request_id, priority))
         await self.gate.wait()
         return 200, {"object": "chat.completion", "model": "tiny"}
 
@@ -81,7 +81,8 @@ class TestBatcher:
             "completed",
             {"total": 3, "completed": 3, "failed": 0},
         )
-        assert [(e, b["model"]) for e, b, _ in gateway.lines] == [(CHAT, "chat")] * 3  # the alias, as sent
+        # The alias as sent, at the batch priority (BatchArgs' default: after interactive requests' 0).
+        assert [(e, b["model"], p) for e, b, _, p in gateway.lines] == [(CHAT, "chat", 10)] * 3
         assert [json.loads(row)["response"]["request_id"] for row in output.splitlines()] == [
             f"{created['id']}-{i}" for i in (1, 2, 3)
         ]
