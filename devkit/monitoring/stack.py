@@ -17,7 +17,16 @@ import yaml
 from devkit.helm import Rendered, render_chart
 from devkit.local_ray import Ports, free_ports
 from devkit.local_run import LocalRun
-from devkit.monitoring.harness import LiveRun, Scraper, agent_route, drive, first_model, in_pod, scraping
+from devkit.monitoring.harness import (
+    LiveRun,
+    Scraper,
+    agent_route,
+    drive,
+    first_model,
+    in_pod,
+    scraping,
+    serves_batches,
+)
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 
 NAMESPACE = "llm-serving"
@@ -113,8 +122,9 @@ def observed(scraped: ScrapedRun, workdir: Path, rounds: int = 8) -> Iterator[Li
         prometheus.wait_for_scrape_after(time.time())
         serve_config = yaml.safe_load(rendered.serve_config_text)
         run = drive(
-            scraped.run.ray, scraped.scraper, first_model(serve_config), rounds, agent_route(serve_config)
-        )
+            scraped.run.ray, scraped.scraper, first_model(serve_config), rounds, agent_route(serve_config),
+            serves_batches(serve_config),
+        )  # fmt: skip
         prometheus.wait_for_scrape_after(run.traffic.exported)
         yield Live(head=scraped.run, run=run, prometheus=prometheus, rendered=rendered, at=time.time())
 
