@@ -1,6 +1,6 @@
 """`make bench`: the serving overhead and the harness speed, each benchmark in a process of its own.
 
-    python -m bench                                         # all: harness, gateway-hop, full-path
+    python -m bench                                         # all: harness, gateway-hop, full-path, batch
     python -m bench --only gateway-hop --profile            # one, with py-spy profiles under load
     python -m bench --quick                                 # a fast run of everything: plumbing only
     python -m bench --attach                                # measure the running `make serve` where it can
@@ -32,11 +32,22 @@ BENCHMARKS = {
         ("gateway-hop-tiny-vllm", ["bench.gateway_hop", "--backend", "tiny-vllm"], True, True),
     ],
     "full-path": [("full-path", ["bench.full_path"], True, True)],
+    "batch-interference": [("batch-interference", ["bench.batch_interference"], False, True)],
 }
 QUICK = {
     "bench.harness": ["--runs", "3", "--cold-runs", "1"],
     "bench.gateway_hop": ["--rounds", "1", "--warmup", "2", "--latency-requests", "10", "--profile-s", "5"],
     "bench.full_path": ["--rounds", "1", "--num-prompts", "16", "--warmup-prompts", "0", "--profile-s", "5"],
+    "bench.batch_interference": [
+        "--rounds",
+        "1",
+        "--batch-lines",
+        "40",
+        "--num-prompts",
+        "6",
+        "--warmup-prompts",
+        "0",
+    ],
 }
 
 
@@ -51,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument(
         "--attach", action="store_true",
-        help="gateway-hop-tiny-vllm and full-path measure the running `make serve` (left running) instead "
-        "of a local run of their own; zero-work always starts its own (its engine is not vLLM)",
+        help="gateway-hop-tiny-vllm, full-path and batch-interference measure the running `make serve` "
+        "(left running) instead of a local run of their own; zero-work always starts its own (its engine "
+        "is not vLLM)",
     )  # fmt: skip
     args = parser.parse_args(argv)
 

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench import profile, report
+from bench import profile, report, vllm_client
 from bench.local_run import (
     MODEL,
     add_variant_options,
@@ -49,22 +47,11 @@ TTFT_P50_ADDED_TARGET_MS = 10.0
 def client_run(
     url: str, args: argparse.Namespace, out: Path, num_prompts: int, seed: int, tokenizer: Path
 ) -> dict:
-    """One run of vLLM's benchmark client against `url`, with prompts of exact token counts for the
-    served model's `tokenizer`; its result (bench/vllm_client.py)."""
-    cmd = [
-        sys.executable, "-m", "bench.vllm_client", "--out", str(out), "--",
-        "--backend", "openai-chat", "--base-url", url, "--endpoint", "/v1/chat/completions",
-        "--model", MODEL, "--tokenizer", str(tokenizer), "--dataset-name", "random",
-        "--random-input-len", str(args.input_len), "--random-output-len", str(args.max_tokens),
-        "--ignore-eos",
-        "--num-prompts", str(num_prompts), "--max-concurrency", str(args.concurrency), "--seed", str(seed),
-        "--percentile-metrics", "ttft,itl,e2el", "--metric-percentiles", "50,99", "--disable-tqdm",
-    ]  # fmt: skip
-    # Bounded: every request within its own timeout, one after another at worst, plus start-up.
-    subprocess.run(
-        cmd, cwd=report.REPO, check=True, stdout=subprocess.DEVNULL, timeout=120 + num_prompts * 30
-    )
-    return json.loads(out.read_text())
+    """One run of vLLM's benchmark client against `url` with this benchmark's load."""
+    return vllm_client.run(
+        url, out, model=MODEL, tokenizer=tokenizer, input_len=args.input_len, max_tokens=args.max_tokens,
+        num_prompts=num_prompts, concurrency=args.concurrency, seed=seed,
+    )  # fmt: skip
 
 
 def alternate(

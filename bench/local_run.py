@@ -44,13 +44,17 @@ def variant(args: argparse.Namespace, name: str) -> tuple[str, dict[str, str]]:
 
 @contextlib.contextmanager
 def chart_local_run(
-    state_dir: Path, extra_env: dict[str, str], timeout_s: int = 900, attach: bool = False
+    state_dir: Path,
+    extra_env: dict[str, str],
+    timeout_s: int = 900,
+    attach: bool = False,
+    batch: bool = False,
 ) -> Iterator[LocalRun]:
     """`serve_local.py -f values/local-cpu.yaml --detach`, stopped (its whole process tree) on exit.
 
     `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG and agent
-    apps are off: no benchmark sends them anything, and their start would take the CPU the models
-    start on.
+    apps and the Batcher are off: no benchmark sends them anything, and their start would take the
+    CPU the models start on. `batch`: the Batcher on, its storage in `state_dir`.
     `attach`: the run `tools/serve_local.py` would stop (`make serve`'s), as it is, left running.
     """
     if attach:
@@ -64,8 +68,14 @@ def chart_local_run(
         yield run
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    off = ("rag.enabled=false", "agent.enabled=false")
-    run = LocalRun(PORTS, state_dir, (PRESET,), off, extra_env=extra_env)
+    batcher = (f"batch.storagePath={state_dir / 'batch'}",) if batch else ("batch.enabled=false",)
+    run = LocalRun(
+        PORTS,
+        state_dir,
+        (PRESET,),
+        ("rag.enabled=false", "agent.enabled=false", *batcher),
+        extra_env=extra_env,
+    )
     try:
         run.start(timeout_s)
         yield run

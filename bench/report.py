@@ -134,3 +134,9 @@ def write_result(name: str, result: dict, *, wait: QuietWait, load_after: list[f
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def load_line(result: dict) -> str:
+    wait = result["load"]["quiet_wait"]
+    state = "quiet" if wait["quiet"] else f"UNDER LOAD (gave up after {wait['waited_s']:.0f} s)"
+    return f"load average before {result['load']['before']}, after {result['load']['after']}: {state}"

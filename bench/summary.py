@@ -10,9 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+from bench.batch_interference import section as batch_section
 from bench.gateway_hop import ARMS as HOP_ARMS
 from bench.gateway_hop import CPU_TITLE, cpu_table
-from bench.report import REPO, RESULTS_DIR
+from bench.report import REPO, RESULTS_DIR, load_line
 from bench.stats import Target, table, targets_table
 
 README = REPO / "README.md"
@@ -31,12 +32,6 @@ def machine_line(result: dict) -> str:
         f"{m['cpu_model']}, {m['logical_cpus']} logical CPUs ({m['physical_cores']} cores), "
         f"{m['memory_gib']} GiB, {m['os']}, Python {m['python']}; {packages}; git {m['git']}"
     )
-
-
-def load_line(result: dict) -> str:
-    wait = result["load"]["quiet_wait"]
-    state = "quiet" if wait["quiet"] else f"UNDER LOAD (gave up after {wait['waited_s']:.0f} s)"
-    return f"load average before {result['load']['before']}, after {result['load']['after']}: {state}"
 
 
 def hop_section(name: str, result: dict) -> str:
@@ -151,6 +146,8 @@ def render(results: dict[str, dict]) -> str:
             sections.append(hop_section(name, result))
         elif name.startswith("full-path"):
             sections.append(full_path_section(name, result))
+        elif name.startswith("batch-interference"):
+            sections.append(batch_section(name, result))
         elif name == "harness":
             sections.append(harness_section(result))
     first = next(iter(results.values()))

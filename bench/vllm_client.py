@@ -14,14 +14,47 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import subprocess
 import sys
 from pathlib import Path
 
-KEYS = (
-    "duration", "completed", "failed", "request_throughput", "output_throughput",
-    "median_ttft_ms", "p99_ttft_ms", "median_itl_ms", "p99_itl_ms",
-)  # fmt: skip
+from devkit import REPO
+
+KEYS = ("duration", "completed", "failed", "request_throughput", "output_throughput")
+# The percentiles asked for with --metric-percentiles: median_ttft_ms, p95_ttft_ms, p99_itl_ms ...
+PERCENTILE_KEY = re.compile(r"^(median|p\d+)_(ttft|itl|e2el)_ms$")
+
+
+def run(
+    url: str,
+    out: Path,
+    *,
+    model: str,
+    tokenizer: Path,
+    input_len: int,
+    max_tokens: int,
+    num_prompts: int,
+    concurrency: int,
+    seed: int,
+    percentiles: str = "50,99",
+    request_rate: float | None = None,
+) -> dict:
+    """One run of this client in a process of its own against `url` (streamed chat, random prompts of
+    exactly `input_len` tokens for `tokenizer`, `max_tokens` generated with ignore_eos); its result."""
+    cmd = [
+        sys.executable, "-m", "bench.vllm_client", "--out", str(out), "--",
+        "--backend", "openai-chat", "--base-url", url, "--endpoint", "/v1/chat/completions",
+        "--model", model, "--tokenizer", str(tokenizer), "--dataset-name", "random",
+        "--random-input-len", str(input_len), "--random-output-len", str(max_tokens), "--ignore-eos",
+        "--num-prompts", str(num_prompts), "--max-concurrency", str(concurrency), "--seed", str(seed),
+        "--percentile-metrics", "ttft,itl,e2el", "--metric-percentiles", percentiles, "--disable-tqdm",
+        *(["--request-rate", str(request_rate)] if request_rate else []),
+    ]  # fmt: skip
+    # Bounded: every request within its own timeout, one after another at worst, plus start-up.
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, timeout=120 + num_prompts * 30)
+    return json.loads(out.read_text())
 
 
 def cpu_seconds() -> float:
@@ -44,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     before = cpu_seconds()
     result = run_benchmark(vllm_args)
     spent = cpu_seconds() - before
-    out = {key: result[key] for key in KEYS} | {
-        "client_cpu_s": round(spent, 3),
-        "client_cpu_share": round(spent / (result["duration"] * (os.cpu_count() or 1)), 4),
-    }
+    percentiles = {key: value for key, value in result.items() if PERCENTILE_KEY.match(key)}
+    out = (
+        {key: result[key] for key in KEYS}
+        | percentiles
+        | {
+            "client_cpu_s": round(spent, 3),
+            "client_cpu_share": round(spent / (result["duration"] * (os.cpu_count() or 1)), 4),
+        }
+    )
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 

@@ -11,8 +11,10 @@ from ray import serve
 from ray.serve.deployment import Application
 
 from serve_app.agent import AGENT_ENDPOINTS, AgentIngress
+from serve_app.batch import Batcher
 from serve_app.config import (
     AGENT_DEPLOYMENT,
+    BATCH_DEPLOYMENT,
     EMBEDDER_DEPLOYMENT,
     GATEWAY_DEPLOYMENT,
     RAG_DEPLOYMENT,
@@ -24,9 +26,23 @@ from serve_app.embedder import Embedder
 from serve_app.ingress import EndpointMap, fastapi_ingress
 from serve_app.rag import RAG_ENDPOINTS, RagIngress
 
+# A multipart upload's bytes beyond the file's own (boundaries, part headers, the purpose field).
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
-def _ingress(cls: type, endpoints: EndpointMap, args: GatewayArgs | RagArgs | AgentArgs) -> type:
-    return fastapi_ingress(cls, endpoints, max_body_bytes=args.max_body_bytes, api_keys_env=args.api_keys_env)
+
+def _ingress(
+    cls: type,
+    endpoints: EndpointMap,
+    args: GatewayArgs | RagArgs | AgentArgs,
+    path_limits: dict[str, int] | None = None,
+) -> type:
+    return fastapi_ingress(
+        cls,
+        endpoints,
+        max_body_bytes=args.max_body_bytes,
+        api_keys_env=args.api_keys_env,
+        path_limits=path_limits,
+    )
 
 
 def build_gateway_app(args: GatewayArgs) -> Application:
@@ -37,12 +53,18 @@ def build_gateway_app(args: GatewayArgs) -> Application:
     from ray.serve.llm import build_llm_deployment
 
     from serve_app.engine_health import LLMServer
-    from serve_app.gateway import GATEWAY_ENDPOINTS, OpenAiGateway
+    from serve_app.gateway import BATCH_ENDPOINTS, GATEWAY_ENDPOINTS, OpenAiGateway
     from serve_app.llm import to_llm_config
 
     args = GatewayArgs.model_validate(args)
     llm_configs = {m.name: to_llm_config(m, hf_token_env=args.hf_token_env) for m in args.models}
-    ingress_cls = _ingress(OpenAiGateway, GATEWAY_ENDPOINTS, args)
+    if args.batch is None:
+        ingress_cls, batcher = _ingress(OpenAiGateway, GATEWAY_ENDPOINTS, args), None
+    else:
+        uploads = {"/v1/files": args.batch.max_file_bytes + MULTIPART_OVERHEAD_BYTES}
+        ingress_cls = _ingress(OpenAiGateway, GATEWAY_ENDPOINTS | BATCH_ENDPOINTS, args, uploads)
+        # One replica: it owns the batch records (serve_app/batch_service.py).
+        batcher = serve.deployment(Batcher, name=BATCH_DEPLOYMENT, num_replicas=1).bind(args.batch)
     options = OpenAiGateway.get_deployment_options(list(llm_configs.values()))
     return serve.deployment(ingress_cls, name=GATEWAY_DEPLOYMENT, **options).bind(
         llm_deployments={
@@ -60,6 +82,8 @@ def build_gateway_app(args: GatewayArgs) -> Application:
         stream_idle_timeout_s=args.stream_idle_timeout_s,
         response_timeout_s=args.response_timeout_s,
         auto_tool_models=frozenset(m.name for m in args.models if m.engine.enable_auto_tool_choice),
+        priority_models=frozenset(m.name for m in args.models if m.engine.scheduling_policy == "priority"),
+        batcher=batcher,
     )
 
 

@@ -151,6 +151,8 @@ class EngineArgs(_Args):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
     enforce_eager: bool | None = None
     max_num_seqs: int | None = Field(default=None, gt=0)
+    # priority: a request's lower `priority` is scheduled first (batch lines go after interactive ones)
+    scheduling_policy: Literal["fcfs", "priority"] | None = None
     # vLLM's OpenAI frontend: tool calls, reasoning output, chat template (GatewayArgs checks the names).
     tool_call_parser: str | None = Field(default=None, min_length=1)
     enable_auto_tool_choice: bool | None = None
@@ -263,6 +265,24 @@ class ModelArgs(_Args):
         return llm_deployment_name(self.name)
 
 
+BATCH_DEPLOYMENT = "Batcher"
+
+
+class BatchArgs(_Args):
+    """The OpenAI Files and Batches API on the gateway: where files and batch records live, limits,
+    and how many lines of one batch are in flight."""
+
+    storage_path: str = Field(pattern=r"^/")  # a directory (the local run's, or a mounted volume)
+    max_file_bytes: int = Field(default=100 * 1_048_576, ge=1024, le=1024 * 1_048_576)
+    max_lines: int = Field(default=50_000, ge=1, le=1_000_000)
+    max_in_progress: int = Field(default=4, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    retry_attempts: int = Field(default=5, ge=1, le=100)  # calls per line while the model is overloaded
+    retry_wait_s: float = Field(default=2.0, gt=0, le=600)  # doubled after each
+    # vLLM `priority` of the lines on models with priority scheduling (interactive requests: 0)
+    priority: int = Field(default=10, ge=1, le=1_000_000)
+
+
 class GatewayArgs(_Args):
     """`args` of `serve_app.apps:build_gateway_app` (application `llm`)."""
 
@@ -272,6 +292,7 @@ class GatewayArgs(_Args):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     stream_idle_timeout_s: float = Field(default=STREAM_IDLE_TIMEOUT_S, gt=0, le=3600)
     response_timeout_s: float = Field(default=RESPONSE_TIMEOUT_S, gt=0, le=3600)
+    batch: BatchArgs | None = None  # None: no /v1/files and /v1/batches
 
     @field_validator("models")
     @classmethod

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from ray.llm._internal.serve.core.configs.openai_api_models import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -23,16 +24,17 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
 from ray.llm._internal.serve.core.ingress.ingress import DEFAULT_ENDPOINTS
 from ray.serve.handle import DeploymentHandle
 from ray.serve.llm.ingress import OpenAiIngress
+from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from serve_app.availability import Availability
 from serve_app.config import RESPONSE_TIMEOUT_S, STREAM_IDLE_TIMEOUT_S, RoutingConfig
-from serve_app.errors import api_errors, from_status, guard_stream, upstream_unavailable
+from serve_app.errors import ApiError, api_error, api_errors, from_status, guard_stream, upstream_unavailable
 from serve_app.guard import load_api_keys
 from serve_app.health import readiness_response
 from serve_app.routing import Route, Router
 from serve_app.tool_requests import tool_request_error
-from serve_app.web import parse_body, serve_request_id
+from serve_app.web import parse_body, serve_request_id, validate_body
 
 logger = logging.getLogger("ray.serve")
 
@@ -46,8 +48,40 @@ GATEWAY_ENDPOINTS = {
     },
     "healthz": lambda app: app.get("/healthz"),
 }
+# OpenAI's Files and Batches API, served when the gateway has a Batcher.
+BATCH_ENDPOINTS = {
+    "create_file": lambda app: app.post("/v1/files"),
+    "retrieve_file": lambda app: app.get("/v1/files/{file_id}"),
+    "file_content": lambda app: app.get("/v1/files/{file_id}/content"),
+    "delete_file": lambda app: app.delete("/v1/files/{file_id}"),
+    "create_batch": lambda app: app.post("/v1/batches"),
+    "list_batches": lambda app: app.get("/v1/batches"),
+    "retrieve_batch": lambda app: app.get("/v1/batches/{batch_id}"),
+    "cancel_batch": lambda app: app.post("/v1/batches/{batch_id}/cancel"),
+}
 
 OpenAiBody = ChatCompletionRequest | CompletionRequest | EmbeddingRequest
+
+
+class BatchCreate(BaseModel):
+    """`POST /v1/batches`'s body; the Batcher checks the values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_file_id: str
+    endpoint: str
+    completion_window: str
+    metadata: dict[str, Annotated[str, StringConstraints(max_length=512)]] | None = Field(
+        default=None, max_length=16
+    )
+
+
+# A batch endpoint → the request model of its lines and Ray Serve LLM's call method.
+BATCH_CALLS: dict[str, tuple[Any, str]] = {
+    "/v1/chat/completions": (ChatCompletionRequest, "chat"),
+    "/v1/completions": (CompletionRequest, "completions"),
+    "/v1/embeddings": (EmbeddingRequest, "embeddings"),
+}
 
 
 class OpenAiGateway(OpenAiIngress):
@@ -62,6 +96,8 @@ class OpenAiGateway(OpenAiIngress):
         stream_idle_timeout_s: float | None = STREAM_IDLE_TIMEOUT_S,
         response_timeout_s: float | None = RESPONSE_TIMEOUT_S,
         auto_tool_models: frozenset[str] = frozenset(),
+        priority_models: frozenset[str] = frozenset(),
+        batcher: DeploymentHandle | None = None,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         # Fail the replica's start, not its first request, when the key Secret is missing.
@@ -71,6 +107,8 @@ class OpenAiGateway(OpenAiIngress):
         self._stream_idle_timeout_s = stream_idle_timeout_s
         self._response_timeout_s = response_timeout_s
         self._auto_tool_models = frozenset(auto_tool_models)
+        self._priority_models = frozenset(priority_models)
+        self._batcher = batcher
         self._router = Router(RoutingConfig(), model_cards)
         self._routing_applied = False
         self._routing_error: str | None = None
@@ -119,9 +157,38 @@ class OpenAiGateway(OpenAiIngress):
         Same routing as HTTP callers; returns `{"backend": <served model>, "completion": <response>}`.
         """
         request = ChatCompletionRequest.model_validate({**body, "stream": False})
-        self._route(request, headers, request_id)  # request.model is now the served model
+        completion = await self._complete(request, "chat", headers, request_id)
+        return {"backend": request.model, "completion": completion}
+
+    async def batch_line(
+        self, endpoint: str, body: dict[str, Any], request_id: str, priority: int
+    ) -> tuple[int, dict[str, Any]]:
+        """One line of a batch (the Batcher's call): (200, the answer) or (status, OpenAI error body),
+        never an exception, routed like an HTTP request to `endpoint`; on a model with priority
+        scheduling it runs at `priority`, after interactive requests."""
+        body_type, call_method = BATCH_CALLS[endpoint]
+        try:
+            request = validate_body(body, body_type)
+            return 200, await self._complete(request, call_method, {}, request_id, priority=priority)
+        except Exception as exc:
+            error = api_error(exc)
+            return error.status, error.body()
+
+    async def _complete(
+        self,
+        request: OpenAiBody,
+        call_method: str,
+        headers: Mapping[str, str],
+        request_id: str,
+        priority: int | None = None,
+    ) -> dict[str, Any]:
+        """The whole (non-streamed) answer to `request`, routed; `request.model` becomes the served model,
+        and `priority` the request's if that model schedules by priority (vLLM refuses it otherwise)."""
+        self._route(request, headers, request_id)
+        if priority is not None and request.model in self._priority_models:
+            request.priority = priority
         self._refuse_what_the_model_would(request)
-        responses = self._get_response(body=request, call_method="chat")
+        responses = self._get_response(body=request, call_method=call_method)
         try:
             # Not streaming: the first (and only) item is the whole completion.
             first = await self._availability.answer(
@@ -133,7 +200,53 @@ class OpenAiGateway(OpenAiIngress):
             raise upstream_unavailable("The model returned no response.")
         if isinstance(first, ErrorResponse):
             raise from_status(int(first.error.code), first.error.message, first.error.param)
-        return {"backend": request.model, "completion": first.model_dump()}
+        return first.model_dump()
+
+    # Files and Batches: the Batcher holds them (BATCH_ENDPOINTS routes here only when there is one).
+
+    @api_errors
+    async def create_file(self, request: Request) -> JSONResponse:
+        form = await request.form(max_files=1, max_fields=2)
+        upload, purpose = form.get("file"), form.get("purpose")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(400, "a multipart field `file` with the JSONL file is required", param="file")
+        if not isinstance(purpose, str):
+            raise ApiError(400, "a multipart field `purpose` (batch) is required", param="purpose")
+        content = await upload.read()
+        return JSONResponse(await self._batcher.create_file.remote(upload.filename or "", purpose, content))
+
+    @api_errors
+    async def retrieve_file(self, file_id: str) -> JSONResponse:
+        return JSONResponse(await self._batcher.file.remote(file_id))
+
+    @api_errors
+    async def file_content(self, file_id: str) -> Response:
+        content = await self._batcher.file_content.remote(file_id)
+        return Response(content, media_type="application/jsonl")
+
+    @api_errors
+    async def delete_file(self, file_id: str) -> JSONResponse:
+        return JSONResponse(await self._batcher.delete_file.remote(file_id))
+
+    @api_errors
+    async def create_batch(self, request: Request) -> JSONResponse:
+        body = await parse_body(request, BatchCreate)
+        batch = await self._batcher.create_batch.remote(
+            body.input_file_id, body.endpoint, body.completion_window, body.metadata
+        )
+        return JSONResponse(batch)
+
+    @api_errors
+    async def list_batches(self, limit: int = 20, after: str | None = None) -> JSONResponse:
+        return JSONResponse(await self._batcher.batches.remote(limit, after))
+
+    @api_errors
+    async def retrieve_batch(self, batch_id: str) -> JSONResponse:
+        return JSONResponse(await self._batcher.batch.remote(batch_id))
+
+    @api_errors
+    async def cancel_batch(self, batch_id: str) -> JSONResponse:
+        return JSONResponse(await self._batcher.cancel.remote(batch_id))
 
     def _route(self, body: OpenAiBody, headers: Mapping[str, str], request_id: str) -> Route | None:
         """Rewrites `body.model` to the served model; None when the client named no model."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers
 from starlette.routing import get_route_path
@@ -33,9 +34,18 @@ def load_api_keys(env: str) -> frozenset[str]:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, api_keys_env: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        api_keys_env: str,
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths that take bigger bodies than the rest (file uploads), by exact path.
+        self.path_limits = dict(path_limits or {})
         self.api_keys_env = api_keys_env
         self._keys: frozenset[str] | None = None
 
@@ -61,18 +71,20 @@ class RequestGuard:
                 scope, receive, send
             )
             return
-        body = await self._read_body(headers, receive)
+        limit = self.path_limits.get(get_route_path(scope), self.max_body_bytes)
+        body = await self._read_body(headers, receive, limit)
         if body is None:
             await ApiError(
-                413, f"The request body exceeds {self.max_body_bytes} bytes.", code="request_too_large"
+                413, f"The request body exceeds {limit} bytes.", code="request_too_large"
             ).response()(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _read_body(self, headers: Headers, receive: Receive) -> bytes | None:
-        """The whole body, or None as soon as it is known to exceed the limit."""
+    @staticmethod
+    async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes | None:
+        """The whole body, or None as soon as it is known to exceed `limit` bytes."""
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared.isdigit() and int(declared) > limit:
             return None
         chunks, size = [], 0
         while True:
@@ -82,7 +94,7 @@ class RequestGuard:
                 return b"".join(chunks)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -20,9 +20,16 @@ from serve_app.web import make_api
 EndpointMap = dict[str, Callable[[FastAPI], Callable]]
 
 
-def fastapi_ingress(cls: type, endpoints: EndpointMap, *, max_body_bytes: int, api_keys_env: str) -> type:
+def fastapi_ingress(
+    cls: type,
+    endpoints: EndpointMap,
+    *,
+    max_body_bytes: int,
+    api_keys_env: str,
+    path_limits: dict[str, int] | None = None,
+) -> type:
     """A subclass of `cls` whose `endpoints` methods are routes of a guarded FastAPI app, as an ingress."""
-    app = make_api(max_body_bytes=max_body_bytes, api_keys_env=api_keys_env)
+    app = make_api(max_body_bytes=max_body_bytes, api_keys_env=api_keys_env, path_limits=path_limits)
     routes = {name: route(app)(getattr(cls, name)) for name, route in endpoints.items()}
     # Same name as `cls`: logs and the Serve status name the class the user wrote.
     routed = type(cls.__name__, (cls,), routes)

@@ -17,12 +17,14 @@ T = TypeVar("T")
 REQUEST_ID_HEADER = "x-request-id"
 
 
-def make_api(*, max_body_bytes: int, api_keys_env: str) -> FastAPI:
+def make_api(*, max_body_bytes: int, api_keys_env: str, path_limits: dict[str, int] | None = None) -> FastAPI:
     # No interactive docs: the API is OpenAI's, and the fewer open routes the better.
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # Middleware added later wraps the earlier ones: the guard runs before the error handling.
     install_error_handling(app)
-    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, api_keys_env=api_keys_env)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=max_body_bytes, api_keys_env=api_keys_env, path_limits=path_limits
+    )
     return app
 
 
@@ -44,6 +46,11 @@ async def parse_body(request: Request, body_type: type[T]) -> T:
         data = json.loads(await request.body())
     except (ValueError, RecursionError):
         raise ApiError(400, "The request body is not valid JSON.") from None
+    return validate_body(data, body_type)
+
+
+def validate_body(data: Any, body_type: type[T]) -> T:
+    """`data` (parsed JSON) as `body_type`; anything that fails while validating it is a 400."""
     try:
         return _adapter(body_type).validate_python(data)
     except pydantic.ValidationError as err:

@@ -100,6 +100,7 @@ milvusToken: MILVUS_TOKEN
           "dtype" $e.dtype
           "enforceEager" $e.enforceEager
           "maxNumSeqs" $e.maxNumSeqs
+          "schedulingPolicy" $e.schedulingPolicy
           "toolCallParser" $e.toolCallParser
           "enableAutoToolChoice" $e.enableAutoToolChoice
           "reasoningParser" $e.reasoningParser
@@ -107,17 +108,32 @@ milvusToken: MILVUS_TOKEN
           "extraArgs" ($e.extraArgs | default dict))
       "lora" $m.lora) -}}
 {{- end -}}
+{{- $gatewayArgs := dict
+      "models" $argModels
+      "hfTokenEnv" $env.hfToken
+      "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret ""))
+      "maxBodyBytes" $v.gateway.maxBodyBytes
+      "streamIdleTimeoutS" $v.gateway.streamIdleTimeoutS
+      "responseTimeoutS" $v.gateway.responseTimeoutS -}}
+{{- if $v.batch.enabled -}}
+{{- $b := $v.batch -}}
+{{- $_ := set $gatewayArgs "batch" (dict
+      "storagePath" $b.storagePath
+      "maxFileBytes" $b.maxFileBytes
+      "maxLines" $b.maxLines
+      "maxInProgress" $b.maxInProgress
+      "concurrency" $b.concurrency
+      "retryAttempts" $b.retryAttempts
+      "retryWaitS" $b.retryWaitS
+      "priority" $b.priority) -}}
+{{- /* One replica: it owns the batch records (serve_app/batch_service.py). */ -}}
+{{- $deployments = append $deployments (dict "name" "Batcher" "num_replicas" 1 "ray_actor_options" (dict "num_cpus" $b.numCpus)) -}}
+{{- end -}}
 {{- $apps := list (dict
       "name" "llm"
       "route_prefix" "/"
       "import_path" "serve_app.apps:build_gateway_app"
-      "args" (dict
-          "models" $argModels
-          "hfTokenEnv" $env.hfToken
-          "apiKeysEnv" (ternary $env.apiKeys "" (ne $v.apiKeys.existingSecret ""))
-          "maxBodyBytes" $v.gateway.maxBodyBytes
-          "streamIdleTimeoutS" $v.gateway.streamIdleTimeoutS
-          "responseTimeoutS" $v.gateway.responseTimeoutS)
+      "args" $gatewayArgs
       "deployments" $deployments) -}}
 {{- if $v.rag.enabled -}}
 {{- $rag := $v.rag -}}

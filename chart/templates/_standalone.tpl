@@ -56,7 +56,7 @@ ray-vllm/model: {{ include "ray-vllm.modelSlug" (index . 1) }}
 {{- end -}}
 {{- include "ray-vllm.vllmFlag" (dict "out" $out "name" "tokenizer" "value" $m.tokenizerSource) -}}
 {{- include "ray-vllm.vllmFlag" (dict "out" $out "name" "tensor_parallel_size" "value" $m.tensorParallelSize) -}}
-{{- range $name, $key := dict "max_model_len" "maxModelLen" "gpu_memory_utilization" "gpuMemoryUtilization" "dtype" "dtype" "enforce_eager" "enforceEager" "max_num_seqs" "maxNumSeqs" "tool_call_parser" "toolCallParser" "enable_auto_tool_choice" "enableAutoToolChoice" "reasoning_parser" "reasoningParser" "chat_template" "chatTemplate" -}}
+{{- range $name, $key := dict "max_model_len" "maxModelLen" "gpu_memory_utilization" "gpuMemoryUtilization" "dtype" "dtype" "enforce_eager" "enforceEager" "max_num_seqs" "maxNumSeqs" "scheduling_policy" "schedulingPolicy" "tool_call_parser" "toolCallParser" "enable_auto_tool_choice" "enableAutoToolChoice" "reasoning_parser" "reasoningParser" "chat_template" "chatTemplate" -}}
 {{- include "ray-vllm.vllmFlag" (dict "out" $out "name" $name "value" (index $e $key)) -}}
 {{- end -}}
 {{- range $name, $value := $e.extraArgs | default dict -}}

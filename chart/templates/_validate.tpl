@@ -304,6 +304,9 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- if $v.agent.enabled -}}
 {{- $errors = append $errors (printf "agent.enabled: the agent calls the models through Ray Serve deployment handles; %s or set agent.enabled=false" $use) -}}
 {{- end -}}
+{{- if $v.batch.enabled -}}
+{{- $errors = append $errors (printf "batch.enabled: batches run in a Ray Serve deployment beside the gateway; %s or set batch.enabled=false" $use) -}}
+{{- end -}}
 {{- if and $v.ingress.api.enabled (gt (len $models) 1) -}}
 {{- $errors = append $errors (printf "ingress.api: standalone mode has one endpoint per model and the Ingress fronts one, but %d models are set; %s to serve them behind one endpoint, or keep one model" (len $models) $use) -}}
 {{- end -}}

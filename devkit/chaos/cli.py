@@ -26,8 +26,8 @@ from devkit.local_ray import Ports
 from devkit.local_run import LocalRun
 
 BASE_VALUES = "values/local-cpu.yaml"
-# The RAG app plays no part in these faults; off, it leaves the machine's cores to the models.
-SET_ALWAYS = ("rag.enabled=false",)
+# The RAG app and the Batcher play no part in these faults; off, they leave the cores to the models.
+SET_ALWAYS = ("rag.enabled=false", "batch.enabled=false")
 RECOVERY_TIMEOUT_S = 900
 ALERTS_QUIET_TIMEOUT_S = 180  # Ray drops a dead replica's gauges ~20 s after its last update
 

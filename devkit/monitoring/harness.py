@@ -55,6 +55,12 @@ def agent_route(serve_config: dict) -> str | None:
     return apps[0]["route_prefix"] if apps else None
 
 
+def serves_batches(serve_config: dict) -> bool:
+    """Whether the gateway serves the Files and Batches API (docs/contract.md: `args.batch`)."""
+    (gateway,) = _applications(serve_config, "build_gateway_app")
+    return gateway["args"].get("batch") is not None
+
+
 def first_model(serve_config: dict) -> str:
     """The first model the gateway application serves (docs/contract.md: `args.models[].name`)."""
     (gateway,) = _applications(serve_config, "build_gateway_app")
@@ -88,6 +94,7 @@ class Traffic:
     completions: int = 0
     streamed: int = 0
     agent_runs: int = 0  # each one model call, after two scripted tool calls
+    batches: int = 0  # each one line answered and one line in its error file
     errors: dict[int, int] = field(default_factory=dict)
     started: float = 0.0
     exported: float = 0.0  # when Ray had exported all of it
@@ -109,6 +116,29 @@ AGENT_RUN = {
 }
 
 
+def run_batch(client: openai.OpenAI, model: str, timeout_s: float) -> None:
+    """A two-line batch to its end: one line `model` answers, one for a model nobody serves (its
+    error file), so every batch metric (batches by status, lines by outcome, batches running) exists."""
+    rows = [
+        {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": name, "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}}
+        for custom_id, name in (("answered", model), ("unknown-model", "no-such-model"))
+    ]  # fmt: skip
+    content = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    upload = client.files.create(file=("monitoring.jsonl", content), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    deadline = time.monotonic() + timeout_s
+    while (batch := client.batches.retrieve(batch.id)).status != "completed":
+        if batch.status in ("failed", "cancelled") or time.monotonic() > deadline:
+            raise RuntimeError(f"the batch did not complete: {batch.model_dump_json()}")
+        time.sleep(0.5)
+    counts = batch.request_counts
+    if (counts.completed, counts.failed) != (1, 1):
+        raise RuntimeError(f"expected one answered and one failed line: {counts}")
+
+
 def send_traffic(
     base_url: str,
     model: str,
@@ -116,11 +146,13 @@ def send_traffic(
     concurrency: int = 4,
     timeout_s: float = 180,
     agent_route: str | None = None,
+    batches: bool = False,
 ) -> Traffic:
-    """Chat completions, streamed and not, a few at a time, plus requests that must fail, and one
-    agent run when the agent application is served at `agent_route`.
+    """Chat completions, streamed and not, a few at a time, plus requests that must fail, one agent run
+    when the agent application is served at `agent_route`, and one batch when the gateway `batches`.
 
-    Bounded in count (`rounds` x `concurrency` x 2 requests + 3) and in time (`timeout_s`).
+    Bounded in count (`rounds` x `concurrency` x 2 requests + 3, and the batch's polls) and in time
+    (`timeout_s`, and as much for the batch).
     """
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
     messages = [{"role": "user", "content": "Tell me about Ray Serve and vLLM."}]
@@ -148,6 +180,9 @@ def send_traffic(
         if response.json()["status"] != "completed":
             raise RuntimeError(f"the agent run did not complete: {response.text}")
         traffic.agent_runs += 1
+    if batches:
+        run_batch(client, model, timeout_s)
+        traffic.batches += 1
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for _ in range(rounds):
             if time.monotonic() > deadline:
@@ -264,7 +299,12 @@ def sample_total(port: int, name: str) -> float:
 
 
 def drive(
-    ray: local_ray.LocalRay, scraper: Scraper, model: str, rounds: int = 8, agent_route: str | None = None
+    ray: local_ray.LocalRay,
+    scraper: Scraper,
+    model: str,
+    rounds: int = 8,
+    agent_route: str | None = None,
+    batches: bool = False,
 ) -> LiveRun:
     """Send the bounded traffic to a running deployment and wait until Ray has exported all of it.
 
@@ -274,15 +314,18 @@ def drive(
     """
     port = ray.ports.metrics
     requests, answers = "ray_serve_num_http_requests_total", "ray_vllm_request_success_total"
-    agent_runs = "ray_agent_runs_total"
-    before = {name: sample_total(port, name) for name in (requests, answers, agent_runs)}
-    traffic = send_traffic(f"http://{HOST}:{ray.ports.serve}", model, rounds=rounds, agent_route=agent_route)
+    agent_runs, batches_finished = "ray_agent_runs_total", "ray_batches_finished_total"
+    before = {name: sample_total(port, name) for name in (requests, answers, agent_runs, batches_finished)}
+    traffic = send_traffic(
+        f"http://{HOST}:{ray.ports.serve}", model, rounds=rounds, agent_route=agent_route, batches=batches
+    )
     answered = traffic.completions + traffic.streamed + traffic.agent_runs
     wait_until(
         lambda: (
             sample_total(port, requests) >= before[requests] + answered + traffic.failed
             and sample_total(port, answers) >= before[answers] + answered
             and sample_total(port, agent_runs) >= before[agent_runs] + traffic.agent_runs
+            and sample_total(port, batches_finished) >= before[batches_finished] + traffic.batches
         ),
         60,
         "the metrics export of the traffic",

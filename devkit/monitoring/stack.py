@@ -17,7 +17,16 @@ import yaml
 from devkit.helm import Rendered, render_chart
 from devkit.local_ray import Ports, free_ports
 from devkit.local_run import LocalRun
-from devkit.monitoring.harness import LiveRun, Scraper, agent_route, drive, first_model, in_pod, scraping
+from devkit.monitoring.harness import (
+    LiveRun,
+    Scraper,
+    agent_route,
+    drive,
+    first_model,
+    in_pod,
+    scraping,
+    serves_batches,
+)
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 
 NAMESPACE = "llm-serving"
@@ -38,10 +47,15 @@ def render_monitoring(set_values: dict | None = None) -> Rendered:
     return render_chart(values_files=("values/local-cpu.yaml",), set_values=values, namespace=NAMESPACE)
 
 
-def monitoring_set_values(rag_db: Path) -> tuple[str, ...]:
-    """`--set`s of a local run with every monitoring object on; a Milvus Lite file of its own (the
-    preset's path is shared with every other local run on the machine, and Milvus Lite locks it)."""
-    return (*MONITORING_SET, f"rag.milvus.uri={rag_db}")
+def monitoring_set_values(state_dir: Path) -> tuple[str, ...]:
+    """`--set`s of a local run with every monitoring object on; a Milvus Lite file and batch storage
+    of its own in `state_dir` (the preset's paths are shared with every other local run on the
+    machine, and Milvus Lite locks its file)."""
+    return (
+        *MONITORING_SET,
+        f"rag.milvus.uri={state_dir / 'rag.db'}",
+        f"batch.storagePath={state_dir / 'batch'}",
+    )
 
 
 @dataclass(eq=False)
@@ -63,7 +77,7 @@ def scraped_local_run(state_dir: Path) -> Iterator[ScrapedRun]:
     """`make serve`'s local run of the local preset with monitoring on, on free ports, scraped from
     before its start (a gauge set once at engine start leaves the export ~20 s later); stopped on exit."""
     ports = Ports.free()
-    run = LocalRun(ports, state_dir, set_values=monitoring_set_values(state_dir / "rag.db"))
+    run = LocalRun(ports, state_dir, set_values=monitoring_set_values(state_dir))
     with scraping(ports.metrics_endpoints()) as scraper:
         try:
             run.start()
@@ -108,8 +122,9 @@ def observed(scraped: ScrapedRun, workdir: Path, rounds: int = 8) -> Iterator[Li
         prometheus.wait_for_scrape_after(time.time())
         serve_config = yaml.safe_load(rendered.serve_config_text)
         run = drive(
-            scraped.run.ray, scraped.scraper, first_model(serve_config), rounds, agent_route(serve_config)
-        )
+            scraped.run.ray, scraped.scraper, first_model(serve_config), rounds, agent_route(serve_config),
+            serves_batches(serve_config),
+        )  # fmt: skip
         prometheus.wait_for_scrape_after(run.traffic.exported)
         yield Live(head=scraped.run, run=run, prometheus=prometheus, rendered=rendered, at=time.time())
 

@@ -18,7 +18,7 @@ from devkit import REPO
 from devkit.local_run import LocalRun
 
 TIMEOUT_S = 1800
-RESULTS = ["full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work", "harness"]
+RESULTS = ["batch-interference", "full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work", "harness"]
 SERVING = {"proxy", "gateway", "llm-server", "client (this driver)", "total"}
 
 pytestmark = pytest.mark.timeout(TIMEOUT_S + 60)

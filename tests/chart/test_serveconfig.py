@@ -5,7 +5,7 @@ import pytest
 
 from devkit.helm import render_chart
 from devkit.presets import PRESETS, RAYSERVICE_PRESETS, VALUES_DIR
-from serve_app.config import GATEWAY_DEPLOYMENT, GatewayArgs, llm_deployment_name
+from serve_app.config import BATCH_DEPLOYMENT, GATEWAY_DEPLOYMENT, GatewayArgs, llm_deployment_name
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
@@ -46,7 +46,10 @@ class TestServeApplications:
     ):
         rendered = render_chart(PRESETS[preset])
         models = jmespath.search("applications[0].args.models[*].name", rendered.serve_config)
-        expected = [GATEWAY_DEPLOYMENT] + [llm_deployment_name(m) for m in models]
+        batcher = (
+            [BATCH_DEPLOYMENT] if jmespath.search("applications[0].args.batch", rendered.serve_config) else []
+        )
+        expected = [GATEWAY_DEPLOYMENT] + [llm_deployment_name(m) for m in models] + batcher
         assert jmespath.search("applications[0].deployments[*].name", rendered.serve_config) == expected
 
     def test_should_keep_the_rendered_string_and_the_parsed_config_identical_when_parsed_again(self):
@@ -70,6 +73,7 @@ class TestGatewayArgs:
                 "dtype": "auto",
                 "enforceEager": False,
                 "maxNumSeqs": 256,
+                "schedulingPolicy": "priority",
                 "toolCallParser": "hermes",
                 "enableAutoToolChoice": True,
                 "reasoningParser": None,
@@ -87,6 +91,7 @@ class TestGatewayArgs:
             "dtype": "float32",
             "enforceEager": True,
             "maxNumSeqs": 8,
+            "schedulingPolicy": "priority",
             "toolCallParser": "llama3_json",
             "enableAutoToolChoice": True,
             "reasoningParser": None,
@@ -276,3 +281,37 @@ class TestAgentApp:
 
         args = AgentArgs.model_validate(_app(_config(LOCAL), "agent")["args"])
         assert (args.llm.model, args.rag_app, args.limits.max_steps) == ("chat", "rag", 6)
+
+
+BATCH_ON = {"batch.enabled": True, "batch.storagePath": "/tmp/batch"}
+
+
+class TestBatchApi:
+    def test_should_pass_the_storage_and_limits_to_the_gateway_when_enabled(self):
+        args = _app(_config(LOCAL, BATCH_ON | {"batch.concurrency": 2}), "llm")["args"]
+        assert args["batch"] == {
+            "storagePath": "/tmp/batch",
+            "maxFileBytes": 104857600,
+            "maxLines": 50000,
+            "maxInProgress": 4,
+            "concurrency": 2,
+            "retryAttempts": 5,
+            "retryWaitS": 2,
+            "priority": 10,
+        }
+
+    def test_should_run_one_batcher_replica_when_enabled(self):
+        deployments = _app(_config(LOCAL, BATCH_ON | {"batch.numCpus": 0.25}), "llm")["deployments"]
+        assert [d for d in deployments if d["name"] == BATCH_DEPLOYMENT] == [
+            {"name": BATCH_DEPLOYMENT, "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.25}}
+        ]
+
+    def test_should_serve_no_batch_api_when_disabled(self):
+        llm = _app(_config(LOCAL, {"batch.enabled": False}), "llm")
+        assert "batch" not in llm["args"] and BATCH_DEPLOYMENT not in [d["name"] for d in llm["deployments"]]
+
+    def test_should_validate_as_the_apps_args_when_the_builder_reads_them(self):
+        from serve_app.config import GatewayArgs
+
+        args = GatewayArgs.model_validate(_app(_config(LOCAL, BATCH_ON), "llm")["args"])
+        assert (args.batch.storage_path, args.batch.max_lines) == ("/tmp/batch", 50000)

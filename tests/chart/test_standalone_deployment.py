@@ -99,7 +99,7 @@ class TestDeployment:
             "--tensor-parallel-size", "1",
             "--dtype", "auto", "--enable-auto-tool-choice", "--no-enforce-eager",
             "--gpu-memory-utilization", "0.9", "--max-model-len", "16384", "--max-num-seqs", "256",
-            "--tool-call-parser", "llama3_json",
+            "--scheduling-policy", "priority", "--tool-call-parser", "llama3_json",
         ]  # fmt: skip
 
     def test_should_keep_vllms_access_log_when_asked(self):
@@ -186,6 +186,7 @@ class TestEngineFlags:
             "routing.canaries": None,
             "rag.enabled": False,
             "agent.enabled": False,
+            "batch.enabled": False,
         }
         _assert_same_engine(PRESETS[preset], single_model)
 

@@ -400,6 +400,8 @@ STANDALONE_CASES = [
      "rag.enabled: RAG is a pipeline of Ray Serve deployments"),
     ("standalone-agent", STANDALONE, {"agent.enabled": True, "agent.model": "llama-3.1-8b"},
      "agent.enabled: the agent calls the models through Ray Serve deployment handles"),
+    ("standalone-batch", STANDALONE, {"batch.enabled": True},
+     "batch.enabled: batches run in a Ray Serve deployment beside the gateway"),
     ("standalone-ingress-several-models", LOCAL_STANDALONE,
      {"models": [{"name": "a", "source": "./m", "accelerator": "cpu"},
                  {"name": "b", "source": "./m", "accelerator": "cpu"}],

@@ -32,7 +32,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def stack(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Iterator[Stack]:
     # A short root: Ray's unix socket paths must stay under 108 characters.
     root = Path(os.environ.get("SERVE_APP_TEST_TMP", "/tmp")) / f"sa-{os.getpid()}"
-    rendered = render(root / "rag" / "docs.db")
+    rendered = render(root)
     ports = Ports.free()
     config = with_http_options(rendered.serve_config_text, ports)
     ray = LocalRay(

@@ -39,9 +39,16 @@ ROUTING = _OVERLAY["routing"]
 (CANARY,) = ROUTING["canaries"]
 
 
-def render(rag_db: Path) -> Rendered:
-    """The chart's render for this suite; the RAG store is the suite's own (Milvus Lite locks it)."""
-    return render_chart(values_files=VALUES_FILES, set_values=[f"rag.milvus.uri={rag_db}"])
+def render(state_dir: Path) -> Rendered:
+    """The chart's render for this suite; the RAG store and the batch storage are the suite's own
+    (Milvus Lite locks its file)."""
+    return render_chart(
+        values_files=VALUES_FILES,
+        set_values=[
+            f"rag.milvus.uri={state_dir / 'rag' / 'docs.db'}",
+            f"batch.storagePath={state_dir / 'batch'}",
+        ],
+    )
 
 
 def keys_env(config: dict) -> str:
