@@ -113,6 +113,24 @@ class TestForcedToolCalls:
         assert choice.message.role == "assistant"
         assert {call.function.name for call in choice.message.tool_calls or []} <= set(SCHEMAS)
 
+    @pytest.mark.parametrize("model", ["tiny", "chat"])
+    def test_should_call_exactly_one_tool_with_valid_arguments_when_required_without_parallel_calls(
+        self, stack: Stack, no_whitespace: dict[str, int], model: str
+    ) -> None:
+        # Without parallel calls vLLM's grammar is an array of exactly one call (maxItems 1) under the
+        # tools' schemas, and it ends there: even random weights give one complete, valid call.
+        choice = chat(
+            stack,
+            model,
+            tools=TOOLS,
+            tool_choice="required",
+            parallel_tool_calls=False,
+            logit_bias=no_whitespace,
+        ).choices[0]
+        (call,) = choice.message.tool_calls
+        assert call.function.name in SCHEMAS
+        jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
+
     def test_should_answer_or_call_a_tool_when_the_model_may_choose(self, stack: Stack) -> None:
         choice = chat(stack, tools=TOOLS, tool_choice="auto").choices[0]
         # The random weights decide; either way the answer is a well-formed chat completion.
