@@ -27,6 +27,7 @@ from pathlib import Path
 
 import openai
 import yaml
+from openai.types import Batch
 
 from bench import report, vllm_client
 from bench.local_run import MODEL, PRESET, chart_local_run
@@ -71,9 +72,9 @@ def answered(batch) -> int:
 
 
 @contextlib.contextmanager
-def running_batch(client: openai.OpenAI, content: bytes, timeout_s: float) -> Iterator[Callable[[], int]]:
-    """A batch of `content` that has answered at least one line; yields a reading of its answered
-    lines. On exit it is cancelled (if still running) and waited for, and its files deleted."""
+def running_batch(client: openai.OpenAI, content: bytes, timeout_s: float) -> Iterator[Callable[[], Batch]]:
+    """A batch of `content` that has answered at least one line; yields a reading of the batch. On exit
+    it is cancelled (if still running) and waited for, and its files deleted."""
     upload = client.files.create(file=("interference.jsonl", io.BytesIO(content)), purpose="batch")
     batch = client.batches.create(input_file_id=upload.id, endpoint=CHAT, completion_window="24h")
     deadline = time.monotonic() + timeout_s
@@ -82,7 +83,7 @@ def running_batch(client: openai.OpenAI, content: bytes, timeout_s: float) -> It
             if found.status in FINISHED or time.monotonic() > deadline:
                 raise RuntimeError(f"batch {batch.id} answered no line ({found.status}) within {timeout_s} s")
             time.sleep(0.5)
-        yield lambda: answered(client.batches.retrieve(batch.id))
+        yield lambda: client.batches.retrieve(batch.id)
     finally:
         with contextlib.suppress(openai.ConflictError):  # it finished meanwhile
             client.batches.cancel(batch.id)
@@ -108,12 +109,13 @@ def section(name: str, result: dict) -> str:
             median_of(runs, arm, "p99_ttft_ms"),
             median_of(runs, arm, "median_itl_ms"),
             median_of(runs, arm, "batch_lines_per_s"),
+            throughout(runs, arm),
             f"{max(r['client_cpu_share'] for r in runs if r['arm'] == arm):.0%}",
         )
         for arm in (ALONE, WITH_BATCH)
     ]
     headers = ["arm", "requests", "failed", "TTFT p50 ms", "TTFT p95 ms", "TTFT p99 ms", "ITL p50 ms",
-               "batch lines/s", "client CPU"]  # fmt: skip
+               "batch lines/s", "batch ran throughout", "client CPU"]  # fmt: skip
     return "\n".join(
         [
             f"**{name}** (vLLM's benchmark client: streamed chat at {s['request_rate']}/s, at most "
@@ -127,6 +129,14 @@ def section(name: str, result: dict) -> str:
     )
 
 
+def throughout(runs: list[dict], arm: str) -> str:
+    """Whether the batch was still running when each load run of `arm` ended ("-": no batch)."""
+    flags = [
+        run["batch_ran_throughout"] for run in runs if run["arm"] == arm and "batch_ran_throughout" in run
+    ]
+    return "-" if not flags else "yes" if all(flags) else f"{sum(flags)} of {len(flags)} runs"
+
+
 def median_of(runs: list[dict], arm: str, key: str) -> float | None:
     values = [run[key] for run in runs if run["arm"] == arm and run.get(key) is not None]
     return round(statistics.median(values), 3) if values else None
@@ -137,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-lines", type=int, default=1000, help="lines of the batch that runs meanwhile"
     )
-    parser.add_argument("--batch-max-tokens", type=int, default=64, help="tokens per batch line (ignore_eos)")
+    parser.add_argument(
+        "--batch-max-tokens",
+        type=int,
+        default=256,
+        help="tokens per batch line (ignore_eos): the batch must outlast the load",
+    )
     parser.add_argument("--num-prompts", type=int, default=60, help="interactive requests per recorded run")
     parser.add_argument(
         "--warmup-prompts", type=int, default=8, help="requests of an unrecorded first run; 0: none"
@@ -183,13 +198,16 @@ def main(argv: list[str] | None = None) -> int:
                     {"arm": arm, "round": number, **load(run.base_url, out, args.num_prompts, args.seed)}
                 )
                 continue
-            with running_batch(client, content, args.batch_timeout_s) as lines_answered:
-                before = lines_answered()
+            with running_batch(client, content, args.batch_timeout_s) as read_batch:
+                before = answered(read_batch())
                 result = load(run.base_url, out, args.num_prompts, args.seed)
-                during = lines_answered() - before
+                after = read_batch()
+            during = answered(after) - before
             batch = {
                 "batch_lines_answered": during,
                 "batch_lines_per_s": round(during / result["duration"], 3),
+                # False: the batch ended before the load did, and the run measured less than it claims
+                "batch_ran_throughout": after.status == "in_progress",
             }
             runs.append({"arm": arm, "round": number, **result, **batch})
         load_after = report.load_average()
