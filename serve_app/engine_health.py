@@ -33,10 +33,11 @@ logger = logging.getLogger("ray.serve")
 # with Serve's generic "didn't receive health check response".
 ENGINE_PROBE_TIMEOUT_S = 10.0
 # The engine core may leave one probe unanswered this long. Serve marks a replica unhealthy after 3
-# failed checks in a row (REPLICA_HEALTH_CHECK_UNHEALTHY_THRESHOLD) and starts the next check as soon
-# as a failed one ends; the checks share the probe that is still out, so a stalled engine fails the
-# first check after 10 s, the second once the probe is 20 s old and the third at once: its replica is
-# replaced at most healthCheckPeriodS + 20 s after the stall (three probes of 10 s each took 44 s).
+# failed checks in a row (REPLICA_HEALTH_CHECK_UNHEALTHY_THRESHOLD) and starts a check once
+# healthCheckPeriodS has passed since the last one started; the checks share the probe that is still
+# out, so a stalled engine fails them after 10 s, once the probe is 20 s old, then at once: its replica
+# is replaced about 20-30 s after the stall, plus the controller's own lag (38 s measured by
+# `tools/chaos.py --fault engine-stall` on 2 loaded cores; three probes of 10 s each took 44 s).
 # A live engine core answers between two model steps (milliseconds; a few seconds for a long
 # prefill under load): 20 s of silence is not a busy engine.
 ENGINE_SILENCE_LIMIT_S = 20.0
