@@ -150,10 +150,18 @@ def render(results: dict[str, dict]) -> str:
             sections.append(batch_section(name, result))
         elif name == "harness":
             sections.append(harness_section(result))
-    first = next(iter(results.values()))
+    machines: dict[str, list[str]] = {}
+    for name, result in results.items():
+        machines.setdefault(machine_line(result), []).append(name)
+    if len(machines) == 1:
+        machine_text = f"Machine: {next(iter(machines))}."
+    else:  # results measured at different times: each names its own machine and commit
+        machine_text = "\n\n".join(
+            f"Machine of {', '.join(names)}: {line}." for line, names in machines.items()
+        )
     return "\n\n".join(
         [
-            f"Machine: {machine_line(first)}.",
+            machine_text,
             "Reproduce: `make bench` (`python -m bench`; a variant: "
             "`python -m bench.full_path --local-env KEY=VALUE --tag NAME`).",
             *sections,

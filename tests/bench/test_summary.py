@@ -63,6 +63,18 @@ class TestRender:
         assert "cold `make render VALUES=values/a.yaml`: median 4200 ms over 3 runs" in text
         assert "| harness: render | 30.0     | <= 50.0 ms | met     |" in text
 
+    def test_should_name_each_results_machine_when_they_were_measured_on_different_ones(self):
+        other = {**HARNESS, "machine": {**MACHINE, "cpu_model": "Intel Xeon", "git": "def5678"}}
+        lines = render(
+            {"harness": HARNESS, "gateway-hop-zero-work": {**HOP, "machine": other["machine"]}}
+        ).split("\n\n")
+        assert lines[0].startswith("Machine of harness: AMD EPYC, 2 logical CPUs") and lines[0].endswith(
+            "abc1234."
+        )
+        assert lines[1].startswith("Machine of gateway-hop-zero-work: Intel Xeon") and lines[1].endswith(
+            "def5678."
+        )
+
     def test_should_show_latency_rate_and_cpu_by_process_when_a_hop_result_exists(self):
         rows = render({"gateway-hop-zero-work": HOP}).splitlines()
         assert (
