@@ -39,10 +39,16 @@ class TestWorkerNodes:
         assert worker_nodes(rendered) == [("spare-0", "spare", 1)]
 
     def test_should_give_every_node_the_gateway_cpus_when_the_head_takes_no_replica(self):
-        # head.numCpus 0: the gateway (1 CPU, RAG off) may land on either node beside a model (2 CPUs).
-        rendered = render_chart(GCS_FT, {"rag.enabled": False})
+        # head.numCpus 0: the gateway (1 CPU; RAG and Batcher off) may land on either node beside a
+        # model (2 CPUs).
+        rendered = render_chart(GCS_FT, {"rag.enabled": False, "batch.enabled": False})
         assert head_num_cpus(rendered) == 0
         assert worker_nodes(rendered) == [("gpu-0", "gpu", 3), ("gpu-1", "gpu", 3)]
+
+    def test_should_give_every_node_the_batcher_cpus_too_when_batches_are_served(self):
+        # The Batcher (0.5 CPU) beside the gateway: ceil(1.5) spare CPUs on each node.
+        rendered = render_chart(GCS_FT, {"rag.enabled": False, "batch.numCpus": 0.5})
+        assert worker_nodes(rendered) == [("gpu-0", "gpu", 4), ("gpu-1", "gpu", 4)]
 
     def test_should_size_the_head_by_the_replicas_when_the_values_set_no_head_cpus(self):
         assert head_num_cpus(render_chart(NODES)) is None
