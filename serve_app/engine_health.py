@@ -15,15 +15,23 @@ so neither reads as a failure. Its answer proves what a stall breaks: the engine
 and its sockets carry messages both ways. (`get_supported_tasks` is cached by `AsyncLLM` after the
 first call and would not reach the engine core; `collective_rpc` goes on to the workers; a 1-token
 generation would take a batch slot.)
+
+A replica whose engine is dead (vLLM's flag) or silent for the whole limit cannot serve again: it ends
+its own process, engine first, and Serve replaces it at once, as after a crash. Serve's own rule (three
+failed checks in a row, `healthCheckPeriodS` apart) would leave it in the routing table half a minute
+longer, answering every request with an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
-from typing import Protocol
+from typing import NoReturn, Protocol
 
+import psutil
 from ray.serve.llm.deployment import LLMServer as RayLLMServer
 
 logger = logging.getLogger("ray.serve")
@@ -32,14 +40,12 @@ logger = logging.getLogger("ray.serve")
 # `healthCheckTimeoutS` (30 s), so a stalled engine fails the check with this module's message and not
 # with Serve's generic "didn't receive health check response".
 ENGINE_PROBE_TIMEOUT_S = 10.0
-# The engine core may leave one probe unanswered this long. Serve marks a replica unhealthy after 3
-# failed checks in a row (REPLICA_HEALTH_CHECK_UNHEALTHY_THRESHOLD) and starts a check once
-# healthCheckPeriodS has passed since the last one started; the checks share the probe that is still
-# out, so a stalled engine fails them after 10 s, once the probe is 20 s old, then at once: its replica
-# is replaced about 20-30 s after the stall, plus the controller's own lag (38 s measured by
-# `tools/chaos.py --fault engine-stall` on 2 loaded cores; three probes of 10 s each took 44 s).
-# A live engine core answers between two model steps (milliseconds; a few seconds for a long
-# prefill under load): 20 s of silence is not a busy engine.
+# The engine core may leave one probe unanswered this long. The checks after a failed one share the
+# probe that is still out: a stalled engine fails the first after 10 s, and the check that finds the
+# probe 20 s old ends the replica (end_replica), so Serve replaces it about healthCheckPeriodS + 20 s
+# after the stall instead of after three failed checks healthCheckPeriodS apart (44 s measured with a
+# probe per check). A live engine core answers between two model steps (milliseconds; a few seconds
+# for a long prefill under load): 20 s of silence is not a busy engine.
 ENGINE_SILENCE_LIMIT_S = 20.0
 
 
@@ -50,7 +56,12 @@ class Engine(Protocol):
 
 
 class EngineUnresponsiveError(RuntimeError):
-    """The engine core did not answer the probe in time: the replica must be replaced."""
+    """The engine core did not answer the probe in time: the replica must be replaced. `exhausted`:
+    the probe has been out the whole silence limit (a stall, not a slow step)."""
+
+    def __init__(self, message: str, exhausted: bool) -> None:
+        super().__init__(message)
+        self.exhausted = exhausted
 
 
 class EngineProbe:
@@ -73,14 +84,30 @@ class EngineProbe:
         if self._probe is None:
             self._probe, self._sent = asyncio.ensure_future(self._engine.is_sleeping()), time.monotonic()
         probe = self._probe
-        wait_s = min(self._wait_s, self._silence_s - (time.monotonic() - self._sent))
-        if wait_s > 0:
-            await asyncio.wait({probe}, timeout=wait_s)
+        left_s = self._silence_s - (time.monotonic() - self._sent)
+        if left_s > 0:
+            await asyncio.wait({probe}, timeout=min(self._wait_s, left_s))
         if not probe.done():
             silent_s = time.monotonic() - self._sent
-            raise EngineUnresponsiveError(f"engine core has not answered a probe for {silent_s:.1f} s")
+            raise EngineUnresponsiveError(
+                f"engine core has not answered a probe for {silent_s:.1f} s", exhausted=left_s <= self._wait_s
+            )
         self._probe = None
         probe.result()
+
+
+def end_replica(reason: str) -> NoReturn:
+    """End this replica's process at once, its engine processes first (they would outlive it, holding
+    the accelerator's memory). Serve sees the actor die, marks the replica unhealthy at once and starts
+    a replacement, instead of waiting for three failed health checks `healthCheckPeriodS` apart; the
+    requests in flight on it end as on a killed replica (the gateway answers them with a 503)."""
+    logger.error("Ending the replica: %s", reason)
+    engine_processes = psutil.Process().children(recursive=True)
+    for process in engine_processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(engine_processes, timeout=10)
+    os._exit(1)
 
 
 class LLMServer(RayLLMServer):
@@ -93,13 +120,21 @@ class LLMServer(RayLLMServer):
     _engine_probe: EngineProbe | None = None  # made by the first check that finds a started engine
 
     async def check_health(self) -> None:
-        await super().check_health()
+        try:
+            await super().check_health()  # raises once vLLM has marked the engine dead: for good
+        except Exception as err:
+            end_replica(f"its engine died ({type(err).__name__}: {err})")
         if self.engine is None:  # not started: nothing to probe, as the parent says
             return
         if self._engine_probe is None:
             self._engine_probe = EngineProbe(self.engine, ENGINE_PROBE_TIMEOUT_S, ENGINE_SILENCE_LIMIT_S)
         try:
             await self._engine_probe.check()
+        except EngineUnresponsiveError as err:
+            if err.exhausted:
+                end_replica(f"its {err}")
+            logger.error("Engine probe failed in LLMServer.check_health: %s", err)
+            raise
         except Exception as err:
             logger.error("Engine probe failed in LLMServer.check_health: %s", err)
             raise

@@ -7,8 +7,11 @@ The engines are fakes of what `LLMServer` holds in `self.engine` (Ray Serve LLM'
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
+import psutil
 import pytest
 import yaml
 
@@ -16,6 +19,11 @@ from devkit import REPO
 from serve_app import engine_health
 from serve_app.config import LLM_SERVER_PREFIX
 from serve_app.engine_health import EngineProbe, EngineUnresponsiveError, LLMServer
+
+
+class ReplicaEnded(Exception):
+    """What the tests' `end_replica` raises instead of ending the test process."""
+
 
 MODULE_BOUND_S = engine_health.ENGINE_PROBE_TIMEOUT_S  # read before the fixture shortens it
 BOUND_S = 0.2  # one check's wait the tests run with
@@ -116,6 +124,32 @@ def short_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_health, "ENGINE_SILENCE_LIMIT_S", SILENCE_S)
 
 
+@pytest.fixture(autouse=True)
+def ended(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The reasons `end_replica` was called with; it raises ReplicaEnded here."""
+    reasons: list[str] = []
+
+    def end_replica(reason: str):
+        reasons.append(reason)
+        raise ReplicaEnded(reason)
+
+    monkeypatch.setattr(engine_health, "end_replica", end_replica)
+    return reasons
+
+
+async def replica_checks(engine: FakeEngine, count: int) -> list[BaseException | None]:
+    """`count` health checks of one replica, one after another (one event loop, as in the replica)."""
+    replica = server(engine)
+    outcomes: list[BaseException | None] = []
+    for _ in range(count):
+        try:
+            await replica.check_health()
+            outcomes.append(None)
+        except Exception as err:
+            outcomes.append(err)
+    return outcomes
+
+
 class TestCheckHealth:
     def test_should_pass_and_probe_the_engine_core_when_the_engine_answers(self) -> None:
         engine = FakeEngine()
@@ -147,11 +181,26 @@ class TestCheckHealth:
         assert not isinstance(raised.value, EngineUnresponsiveError)
         assert str(raised.value) == "the call's own timeout"
 
-    def test_should_raise_the_parents_error_without_probing_when_the_engine_is_dead(self) -> None:
+    def test_should_end_the_replica_without_probing_when_the_engine_is_dead(self, ended) -> None:
         engine = DeadEngine()
-        with pytest.raises(RuntimeError, match="EngineDeadError"):
+        with pytest.raises(ReplicaEnded):
             check(engine)
-        assert engine.probes == 0
+        assert ended == ["its engine died (RuntimeError: EngineDeadError)"] and engine.probes == 0
+
+    def test_should_end_the_replica_at_the_check_that_finds_the_probe_silent_for_the_limit(
+        self, ended
+    ) -> None:
+        outcomes = asyncio.run(replica_checks(StalledEngine(), 2))
+        # The first check fails (Serve counts it); the second reaches the silence limit and ends it.
+        assert [type(outcome) for outcome in outcomes] == [EngineUnresponsiveError, ReplicaEnded]
+        assert len(ended) == 1 and ended[0].startswith("its engine core has not answered a probe for 0.")
+
+    def test_should_fail_without_ending_the_replica_when_a_late_answer_came_in_time(self, ended) -> None:
+        outcomes = asyncio.run(replica_checks(SlowEngine(delay_s=(BOUND_S + SILENCE_S) / 2), 2))
+        assert [type(outcome) for outcome in outcomes] == [
+            EngineUnresponsiveError,
+            type(None),
+        ] and ended == []
 
     def test_should_pass_like_the_parent_when_the_engine_is_not_started(self) -> None:
         assert check(None) < BOUND_S
@@ -165,6 +214,7 @@ class TestEngineProbe:
         started = time.monotonic()
         outcomes = asyncio.run(consecutive_checks(EngineProbe(engine, BOUND_S, SILENCE_S), 3))
         assert [type(outcome) for outcome in outcomes] == [EngineUnresponsiveError] * 3
+        assert [outcome.exhausted for outcome in outcomes] == [False, True, True]
         assert engine.probes == 1  # the checks share the probe that is still out
         # The first waits its bound, the second until the probe is SILENCE_S old, the third no longer.
         assert SILENCE_S <= time.monotonic() - started < SILENCE_S + 1.0
@@ -182,6 +232,24 @@ class TestEngineProbe:
             consecutive_checks(EngineProbe(FailingProbeEngine(error), BOUND_S, SILENCE_S), 1)
         )
         assert outcomes == [error]
+
+
+class TestEndReplica:
+    def test_should_kill_the_engine_processes_and_exit_when_the_replica_ends(self, tmp_path) -> None:
+        # A replica process with an engine child; end_replica must take both down.
+        script = (
+            "import subprocess, sys\n"
+            "engine = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+            "print(engine.pid, flush=True)\n"
+            "from serve_app.engine_health import end_replica\n"
+            "end_replica('a test')\n"
+        )
+        replica = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        engine_pid = int(replica.stdout.split()[0])
+        assert replica.returncode == 1
+        assert (
+            not psutil.pid_exists(engine_pid) or psutil.Process(engine_pid).status() == psutil.STATUS_ZOMBIE
+        )
 
 
 class TestDeployment:
