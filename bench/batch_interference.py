@@ -21,7 +21,6 @@ import json
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,12 +32,12 @@ from bench import report, vllm_client
 from bench.local_run import MODEL, PRESET, chart_local_run
 from bench.stats import Target, interleaved, ratio, table, targets_table
 from devkit import REPO
+from devkit.batches import wait_batch
 from devkit.loopback import off_loopback
 
 NAME = "batch-interference"
 ALONE, WITH_BATCH = "alone", "with-batch"
 CHAT = "/v1/chat/completions"
-FINISHED = {"completed", "failed", "cancelled"}
 TTFT_P95_RATIO_TARGET = 1.2
 
 
@@ -77,20 +76,13 @@ def running_batch(client: openai.OpenAI, content: bytes, timeout_s: float) -> It
     it is cancelled (if still running) and waited for, and its files deleted."""
     upload = client.files.create(file=("interference.jsonl", io.BytesIO(content)), purpose="batch")
     batch = client.batches.create(input_file_id=upload.id, endpoint=CHAT, completion_window="24h")
-    deadline = time.monotonic() + timeout_s
     try:
-        while answered(found := client.batches.retrieve(batch.id)) < 1:
-            if found.status in FINISHED or time.monotonic() > deadline:
-                raise RuntimeError(f"batch {batch.id} answered no line ({found.status}) within {timeout_s} s")
-            time.sleep(0.5)
+        wait_batch(client, batch.id, timeout_s, until=lambda found: answered(found) >= 1)
         yield lambda: client.batches.retrieve(batch.id)
     finally:
         with contextlib.suppress(openai.ConflictError):  # it finished meanwhile
             client.batches.cancel(batch.id)
-        while (found := client.batches.retrieve(batch.id)).status not in FINISHED:
-            if time.monotonic() > deadline + timeout_s:
-                raise RuntimeError(f"batch {batch.id} still {found.status} {timeout_s} s after its cancel")
-            time.sleep(0.5)
+        found = wait_batch(client, batch.id, timeout_s)
         for file_id in (upload.id, found.output_file_id, found.error_file_id):
             if file_id:
                 client.files.delete(file_id)

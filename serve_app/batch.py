@@ -3,8 +3,8 @@
 The gateway calls it through a DeploymentHandle for every Files and Batches request; it runs each
 batch in the background, a bounded number of lines at a time, each line through the gateway's own
 `batch_line` (so a line's `model` resolves like an interactive request's: aliases, size tiers,
-canaries). Batches a previous replica left unfinished are taken up again on the first call and on
-every health check, from their journal.
+canaries). A new batch starts at once; those a previous replica left unfinished are taken up again
+from their journal by the next health check.
 """
 
 from __future__ import annotations
@@ -100,7 +100,6 @@ class Batcher:
         return batch.model_dump()
 
     async def batch(self, batch_id: str) -> dict[str, Any]:
-        self._run_unfinished()
         return self._service.batch(batch_id).model_dump()
 
     async def batches(self, limit: int, after: str | None) -> dict[str, Any]:

@@ -158,13 +158,15 @@ class BatchService:
             )
         journal_key = f"journals/{batch_id}.jsonl"
         answered = read_journal(self._journal(journal_key))
+        # Counted once here, then per answered line: a recount per line is quadratic in the batch.
+        counts = self._counts(lines, answered)
 
         def journal(item: dict[str, Any]) -> None:
             self._store.append(journal_key, json.dumps(item).encode() + b"\n")
             answered[item["custom_id"]] = item
-            self._save(
-                self.batch(batch_id).model_copy(update={"request_counts": self._counts(lines, answered)})
-            )
+            field = "completed" if item["error"] is None else "failed"
+            setattr(counts, field, getattr(counts, field) + 1)
+            self._save(self.batch(batch_id).model_copy(update={"request_counts": counts.model_copy()}))
 
         if batch.status == "in_progress":
             remaining = [line for line in lines if line.custom_id not in answered]

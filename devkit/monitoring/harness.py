@@ -25,6 +25,7 @@ import openai
 from prometheus_client.parser import text_string_to_metric_families
 
 from devkit import local_ray
+from devkit.batches import wait_batch
 
 HOST = "127.0.0.1"
 # Seconds between two scrapes that must find no new family before the export counts as complete.
@@ -129,11 +130,7 @@ def run_batch(client: openai.OpenAI, model: str, timeout_s: float) -> None:
     batch = client.batches.create(
         input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    deadline = time.monotonic() + timeout_s
-    while (batch := client.batches.retrieve(batch.id)).status != "completed":
-        if batch.status in ("failed", "cancelled") or time.monotonic() > deadline:
-            raise RuntimeError(f"the batch did not complete: {batch.model_dump_json()}")
-        time.sleep(0.5)
+    batch = wait_batch(client, batch.id, timeout_s, until=lambda found: found.status == "completed")
     counts = batch.request_counts
     if (counts.completed, counts.failed) != (1, 1):
         raise RuntimeError(f"expected one answered and one failed line: {counts}")

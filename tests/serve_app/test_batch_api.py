@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import openai
 import pytest
 
+from devkit.batches import wait_batch
 from tests.serve_app.deployment import Stack
 
 pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
 CHAT = "/v1/chat/completions"
-FINISHED = {"completed", "failed", "cancelled"}
 BATCH_TIMEOUT_S = 300
 
 
@@ -30,11 +29,7 @@ def chat_line(custom_id: str, model: str, url: str = CHAT) -> dict:
 
 
 def finished(client: openai.OpenAI, batch_id: str):
-    deadline = time.monotonic() + BATCH_TIMEOUT_S
-    while (batch := client.batches.retrieve(batch_id)).status not in FINISHED:
-        assert time.monotonic() < deadline, f"batch still {batch.status} after {BATCH_TIMEOUT_S} s"
-        time.sleep(0.5)
-    return batch
+    return wait_batch(client, batch_id, BATCH_TIMEOUT_S)
 
 
 def lines(client: openai.OpenAI, file_id: str | None) -> list[dict]:

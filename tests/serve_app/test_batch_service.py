@@ -143,6 +143,11 @@ class TestRun:
             asyncio.run(first.run(batch.id, dies_after_three, NO_RETRY))
         restarted = BatchService(LocalStore(tmp_path), LIMITS, clock=lambda: 2000)
         assert restarted.unfinished() == [batch.id] and restarted.batch(batch.id).status == "in_progress"
+        assert restarted.batch(batch.id).request_counts.model_dump() == {
+            "total": 6,
+            "completed": 3,
+            "failed": 0,
+        }
         rerun = []
 
         async def counts(line):
@@ -151,6 +156,7 @@ class TestRun:
 
         done = asyncio.run(restarted.run(batch.id, counts, NO_RETRY))
         assert done.status == "completed" and sorted(rerun + answered) == [f"r{i}" for i in range(1, 7)]
+        assert done.request_counts.model_dump() == {"total": 6, "completed": 6, "failed": 0}
         assert [o["custom_id"] for o in read_lines(restarted, done.output_file_id)] == [
             f"r{i}" for i in range(1, 7)
         ]
