@@ -52,12 +52,13 @@ def build_gateway_app(args: GatewayArgs) -> Application:
     from ray.llm._internal.serve.core.configs.openai_api_models import to_model_metadata
     from ray.serve.llm import build_llm_deployment
 
-    from serve_app.engine_health import LLMServer
     from serve_app.gateway import BATCH_ENDPOINTS, GATEWAY_ENDPOINTS, OpenAiGateway
     from serve_app.llm import to_llm_config
+    from serve_app.llm_server import LLMServer
 
     args = GatewayArgs.model_validate(args)
-    llm_configs = {m.name: to_llm_config(m, hf_token_env=args.hf_token_env) for m in args.models}
+    turns = args.batch.turns() if args.batch else None
+    llm_configs = {m.name: to_llm_config(m, hf_token_env=args.hf_token_env, turns=turns) for m in args.models}
     if args.batch is None:
         ingress_cls, batcher = _ingress(OpenAiGateway, GATEWAY_ENDPOINTS, args), None
     else:
@@ -84,6 +85,7 @@ def build_gateway_app(args: GatewayArgs) -> Application:
         auto_tool_models=frozenset(m.name for m in args.models if m.engine.enable_auto_tool_choice),
         priority_models=frozenset(m.name for m in args.models if m.engine.scheduling_policy == "priority"),
         batcher=batcher,
+        batch_wait_s=args.batch.yield_max_s if args.batch else 0.0,
     )
 
 

@@ -29,10 +29,10 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import NoReturn, Protocol
 
 import psutil
-from ray.serve.llm.deployment import LLMServer as RayLLMServer
 
 logger = logging.getLogger("ray.serve")
 
@@ -41,12 +41,12 @@ logger = logging.getLogger("ray.serve")
 # with Serve's generic "didn't receive health check response".
 ENGINE_PROBE_TIMEOUT_S = 10.0
 # The engine core may leave one probe unanswered this long. The checks after a failed one share the
-# probe that is still out: a stalled engine fails the first after 10 s, and the check that finds the
-# probe 20 s old ends the replica (end_replica), so Serve replaces it about healthCheckPeriodS + 20 s
-# after the stall instead of after three failed checks healthCheckPeriodS apart (44 s measured with a
-# probe per check). A live engine core answers between two model steps (milliseconds; a few seconds
-# for a long prefill under load): 20 s of silence is not a busy engine.
-ENGINE_SILENCE_LIMIT_S = 20.0
+# probe that is still out: a stalled engine fails the first check after 10 s, and the next one ends the
+# replica (end_replica) when the probe is 15 s old, 15-25 s after the stall (the first probe goes out
+# with the first check after it): Serve then replaces it as after a crash, not after three failed
+# checks healthCheckPeriodS apart. A live engine core answers between two model steps (milliseconds;
+# a few seconds for a long prefill under load): 15 s of silence is not a busy engine.
+ENGINE_SILENCE_LIMIT_S = 15.0
 
 
 class Engine(Protocol):
@@ -110,26 +110,23 @@ def end_replica(reason: str) -> NoReturn:
     os._exit(1)
 
 
-class LLMServer(RayLLMServer):
-    """Ray Serve LLM's `LLMServer` whose health check also proves the engine core answers.
+class EngineHealth:
+    """A replica's engine check: the parent's (vLLM's dead flag), then the probe, kept across checks."""
 
-    Named `LLMServer` on purpose: `build_llm_deployment` names a deployment `<class name>:<model>`,
-    and the chart's serveConfigV2, the gateway and the dashboards know them as `LLMServer:<model>`.
-    """
+    def __init__(self) -> None:
+        self._probe: EngineProbe | None = None  # made by the first check that finds a started engine
 
-    _engine_probe: EngineProbe | None = None  # made by the first check that finds a started engine
-
-    async def check_health(self) -> None:
+    async def check(self, engine: Engine | None, parent_check: Callable[[], Awaitable[None]]) -> None:
         try:
-            await super().check_health()  # raises once vLLM has marked the engine dead: for good
+            await parent_check()  # raises once vLLM has marked the engine dead: for good
         except Exception as err:
             end_replica(f"its engine died ({type(err).__name__}: {err})")
-        if self.engine is None:  # not started: nothing to probe, as the parent says
+        if engine is None:  # not started: nothing to probe, as the parent says
             return
-        if self._engine_probe is None:
-            self._engine_probe = EngineProbe(self.engine, ENGINE_PROBE_TIMEOUT_S, ENGINE_SILENCE_LIMIT_S)
+        if self._probe is None:
+            self._probe = EngineProbe(engine, ENGINE_PROBE_TIMEOUT_S, ENGINE_SILENCE_LIMIT_S)
         try:
-            await self._engine_probe.check()
+            await self._probe.check()
         except EngineUnresponsiveError as err:
             if err.exhausted:
                 end_replica(f"its {err}")

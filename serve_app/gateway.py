@@ -98,6 +98,7 @@ class OpenAiGateway(OpenAiIngress):
         auto_tool_models: frozenset[str] = frozenset(),
         priority_models: frozenset[str] = frozenset(),
         batcher: DeploymentHandle | None = None,
+        batch_wait_s: float = 0.0,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         # Fail the replica's start, not its first request, when the key Secret is missing.
@@ -109,6 +110,7 @@ class OpenAiGateway(OpenAiIngress):
         self._auto_tool_models = frozenset(auto_tool_models)
         self._priority_models = frozenset(priority_models)
         self._batcher = batcher
+        self._batch_wait_s = batch_wait_s  # the longest a batch line waits its turn on the model
         self._router = Router(RoutingConfig(), model_cards)
         self._routing_applied = False
         self._routing_error: str | None = None
@@ -185,15 +187,16 @@ class OpenAiGateway(OpenAiIngress):
         """The whole (non-streamed) answer to `request`, routed; `request.model` becomes the served model,
         and `priority` the request's if that model schedules by priority (vLLM refuses it otherwise)."""
         self._route(request, headers, request_id)
+        timeout_s = self._response_timeout_s
         if priority is not None and request.model in self._priority_models:
             request.priority = priority
+            # A background request may first wait its turn on the replica (serve_app/turns.py).
+            timeout_s = None if timeout_s is None else timeout_s + self._batch_wait_s
         self._refuse_what_the_model_would(request)
         responses = self._get_response(body=request, call_method=call_method)
         try:
             # Not streaming: the first (and only) item is the whole completion.
-            first = await self._availability.answer(
-                request.model, anext(responses, None), self._response_timeout_s
-            )
+            first = await self._availability.answer(request.model, anext(responses, None), timeout_s)
         finally:
             await responses.aclose()
         if first is None:

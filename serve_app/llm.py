@@ -8,6 +8,7 @@ from ray.llm._internal.common.callbacks.base import CallbackBase, CallbackConfig
 from ray.serve.llm import CloudMirrorConfig, LLMConfig, LoraConfig, ModelLoadingConfig
 
 from serve_app.config import ModelArgs, source_kind
+from serve_app.turns import TURNS_CONFIG
 
 HF_TOKEN = "HF_TOKEN"
 
@@ -51,7 +52,8 @@ def model_source(source: str) -> str | CloudMirrorConfig:
     return CloudMirrorConfig(bucket_uri=source) if source_kind(source) == "cloud" else resolve_path(source)
 
 
-def to_llm_config(model: ModelArgs, *, hf_token_env: str) -> LLMConfig:
+def to_llm_config(model: ModelArgs, *, hf_token_env: str, turns: dict[str, float] | None = None) -> LLMConfig:
+    """`turns`: the settings with which the model's replicas hold background requests (serve_app/turns.py)."""
     engine_kwargs = {**model.engine.to_vllm_kwargs(), "tensor_parallel_size": model.tensor_parallel_size}
     if model.tokenizer_source:
         engine_kwargs["tokenizer"] = resolve_path(model.tokenizer_source)
@@ -81,4 +83,5 @@ def to_llm_config(model: ModelArgs, *, hf_token_env: str) -> LLMConfig:
         ),
         **hardware,
         callback_config=callback,
+        experimental_configs={TURNS_CONFIG: turns} if turns else {},
     )

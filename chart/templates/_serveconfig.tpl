@@ -125,7 +125,9 @@ milvusToken: MILVUS_TOKEN
       "concurrency" $b.concurrency
       "retryAttempts" $b.retryAttempts
       "retryWaitS" $b.retryWaitS
-      "priority" $b.priority) -}}
+      "priority" $b.priority
+      "yieldQuietS" $b.yieldQuietS
+      "yieldMaxS" $b.yieldMaxS) -}}
 {{- /* One replica: it owns the batch records (serve_app/batch_service.py). */ -}}
 {{- $deployments = append $deployments (dict "name" "Batcher" "num_replicas" 1 "ray_actor_options" (dict "num_cpus" $b.numCpus)) -}}
 {{- end -}}

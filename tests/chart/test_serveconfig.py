@@ -298,6 +298,8 @@ class TestBatchApi:
             "retryAttempts": 5,
             "retryWaitS": 2,
             "priority": 10,
+            "yieldQuietS": 1,
+            "yieldMaxS": 60,
         }
 
     def test_should_run_one_batcher_replica_when_enabled(self):

@@ -18,7 +18,9 @@ import yaml
 from devkit import REPO
 from serve_app import engine_health
 from serve_app.config import LLM_SERVER_PREFIX
-from serve_app.engine_health import EngineProbe, EngineUnresponsiveError, LLMServer
+from serve_app.engine_health import EngineProbe, EngineUnresponsiveError
+from serve_app.llm_server import LLMServer
+from tests.serve_app.bare_server import bare_server
 
 
 class ReplicaEnded(Exception):
@@ -85,18 +87,9 @@ class DeadEngine(FakeEngine):
         raise RuntimeError("EngineDeadError")
 
 
-class HeldServer(LLMServer):
-    """The class under test minus its async `__del__` (Serve awaits it to shut a real engine down)."""
-
-    def __del__(self) -> None:
-        pass
-
-
 def server(engine: FakeEngine | None) -> LLMServer:
-    """An `LLMServer` as Serve holds it once started, without Ray: only `engine` is read by the check."""
-    instance = HeldServer.__new__(HeldServer)
-    instance.engine = engine
-    return instance
+    """An `LLMServer` as Serve holds it once started: only `engine` is read by the check."""
+    return bare_server(engine=engine)
 
 
 def check(engine: FakeEngine | None) -> float:
