@@ -259,6 +259,12 @@ class TestAgentApp:
             "apiKeysEnv": "",
         }
 
+    @pytest.mark.parametrize(
+        "preset", sorted(p for p, files in RAYSERVICE_PRESETS.items() if files[0] != LOCAL[0])
+    )
+    def test_should_deploy_no_agent_when_a_gpu_preset_is_rendered(self, preset):
+        assert "agent" not in [app["name"] for app in _config(RAYSERVICE_PRESETS[preset])["applications"]]
+
     def test_should_offer_no_retrieval_when_rag_is_off(self):
         args = _app(_config(LOCAL, {"rag.enabled": False}), "agent")["args"]
         assert (args["ragApp"], args["http"]["allowedHosts"]) == ("", [])

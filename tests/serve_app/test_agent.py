@@ -194,3 +194,42 @@ class TestAgentRun:
         gateway.chat_completion.function = unavailable
         result = run(ingress, task="hi")
         assert (result["status"], result["detail"]) == ("model_error", "LLMServer:tiny has no replica")
+
+
+class Recorded:
+    """A Ray metric that notes what it was given: (value, tags) per inc or observe."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, dict]] = []
+
+    def inc(self, value: float = 1.0, tags: dict | None = None) -> None:
+        self.seen.append((value, tags or {}))
+
+    def observe(self, value: float, tags: dict | None = None) -> None:
+        self.seen.append((value, tags or {}))
+
+
+class TestAgentMetrics:
+    def test_should_count_the_run_its_steps_and_each_tool_call_when_a_run_ends(self, agent) -> None:
+        ingress = agent[0]
+        ingress._runs, ingress._steps = Recorded(), Recorded()
+        ingress._tool_calls, ingress._tool_latency = Recorded(), Recorded()
+        run(
+            ingress,
+            task="How long do refunds take?",
+            calls=[
+                {"tool": "retrieve", "arguments": {"query": "refunds"}},
+                {"tool": "calculator", "arguments": {"expression": "1 / 0"}},
+            ],
+            then="none",
+        )
+        assert ingress._runs.seen == [(1.0, {"status": "completed"})]
+        assert ingress._steps.seen == [(3, {})]
+        assert ingress._tool_calls.seen == [
+            (1.0, {"tool": "retrieve", "outcome": "ok"}), (1.0, {"tool": "calculator", "outcome": "error"})
+        ]  # fmt: skip
+        assert [tags for _, tags in ingress._tool_latency.seen] == [
+            {"tool": "retrieve"},
+            {"tool": "calculator"},
+        ]
+        assert all(seconds >= 0 for seconds, _ in ingress._tool_latency.seen)

@@ -171,6 +171,28 @@ class TestLimits:
         result, _ = run(model, tools=tools, clock=lambda: now[0])
         assert (result.status, result.detail) == ("time_limit", "the run took its 30 s")
 
+    def test_should_show_the_model_the_timeout_and_go_on_when_a_tool_outlasts_its_time(self) -> None:
+        async def hangs() -> str:
+            await asyncio.sleep(3600)
+            return "never"
+
+        tools = {"hangs": Tool("hangs", "", {"type": "object"}, hangs)}
+        model = Scripted(
+            lambda messages: (
+                completion(f"seen: {last_tool_result(messages)['error']}")
+                if any(m["role"] == "tool" for m in messages)
+                else completion(calls=[tool_call("hangs", "{}")])
+            )
+        )
+        limits = Limits(
+            max_steps=5, max_tokens=1000, max_tokens_per_call=500, wall_time_s=30, tool_time_s=0.05
+        )
+        result, _ = run(model, limits=limits, tools=tools)
+        assert (result.status, result.answer) == ("completed", "seen: hangs took longer than 0.05 s")
+        assert [(s.kind, s.error) for s in result.steps] == [
+            ("model", None), ("tool", "hangs took longer than 0.05 s"), ("model", None)
+        ]  # fmt: skip
+
 
 class TestFailures:
     def test_should_end_with_model_error_and_keep_the_trace_when_the_model_call_fails(self) -> None:
