@@ -17,8 +17,8 @@ from devkit.monitoring.harness import in_pod
 from devkit.monitoring.prometheus import Prometheus, head_pod, podmonitor_scrape_configs, running_prometheus
 from devkit.monitoring.stack import MONITORING_SET, NAMESPACE
 
-# The health check replaces a stalled replica ~45 s after the stall (its health gauge then drops to 0),
-# so the window here is short; clusters keep the chart's 5m. Two of Ray's 10 s metric exports: a
+# A stalled replica ends itself 20-30 s after the stall (serve_app/engine_health.py; its series then
+# go), so the window here is short; clusters keep the chart's 5m. Two of Ray's 10 s metric exports: a
 # working engine's token counter moves in every window.
 STALL_WINDOW = "20s"
 POLL_S = 1.0
