@@ -89,7 +89,7 @@ def streamed_tool_calls(stack: Stack, model: str, **kwargs) -> dict[int, dict[st
 
 
 class TestForcedToolCalls:
-    @pytest.mark.parametrize("model", ["tiny", "chat"])  # by name and by alias
+    @pytest.mark.parametrize("model", ["tiny", "chat", "small"])  # by name, by alias, by size tier
     def test_should_call_the_named_function_with_valid_arguments_when_it_is_forced(
         self, stack: Stack, no_whitespace: dict[str, int], model: str
     ) -> None:
@@ -190,7 +190,10 @@ class TestBadToolRequests:
         assert body["type"] == "invalid_request_error", body
         assert body["param"] == param, body
 
-    def test_should_answer_400_when_auto_tool_choice_is_off_for_the_model(self, stack: Stack) -> None:
+    @pytest.mark.parametrize("model", ["tiny-v2", "large"])  # by name, and by the size tier it is behind
+    def test_should_answer_400_when_auto_tool_choice_is_off_for_the_model(
+        self, stack: Stack, model: str
+    ) -> None:
         with pytest.raises(openai.BadRequestError) as err:
-            chat(stack, "tiny-v2", tools=TOOLS, tool_choice="auto")
+            chat(stack, model, tools=TOOLS, tool_choice="auto")
         assert err.value.body["param"] == "tool_choice", err.value.body
