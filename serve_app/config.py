@@ -283,7 +283,7 @@ class BatchArgs(_Args):
     priority: int = Field(default=10, ge=1, le=1_000_000)
     # On those models a line waits on its replica until no interactive request has been in flight
     # there for yield_quiet_s, at most yield_max_s (0: no wait): serve_app/turns.py.
-    yield_quiet_s: float = Field(default=1.0, ge=0, le=600)
+    yield_quiet_s: float = Field(default=2.0, ge=0, le=600)
     yield_max_s: float = Field(default=60.0, ge=0, le=3600)
 
     def turns(self) -> dict[str, float] | None:

@@ -304,7 +304,7 @@ class TestBatchApi:
             "retryAttempts": 5,
             "retryWaitS": 2,
             "priority": 10,
-            "yieldQuietS": 1,
+            "yieldQuietS": 2,
             "yieldMaxS": 60,
         }
 
