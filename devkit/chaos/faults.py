@@ -54,6 +54,7 @@ class Injected:
     pids: list[int]
     undo: list[Callable[[], None]] = field(default_factory=list)
     measured: dict[str, object] = field(default_factory=dict)  # what the undo saw (a head restart)
+    replica_pid: int | None = None  # the replica process the fault hit or lives under: watched for its end
 
     def cleanup(self) -> None:
         for step in self.undo:
@@ -72,7 +73,9 @@ def kill_replica(ray: LocalRay, deployment: str) -> Injected:
     replica = _one(replicas(ray, deployment), replica_title(deployment))
     orphans = descendants(replica)  # vLLM's engine processes outlive the replica
     os.kill(replica.pid, signal.SIGKILL)
-    return Injected(replica_title(deployment), [replica.pid], [lambda: kill_all(orphans)])
+    return Injected(
+        replica_title(deployment), [replica.pid], [lambda: kill_all(orphans)], replica_pid=replica.pid
+    )
 
 
 def kill_engine(ray: LocalRay, deployment: str) -> Injected:
@@ -81,7 +84,7 @@ def kill_engine(ray: LocalRay, deployment: str) -> Injected:
     engine = _one(engine_cores(replica), f"{ENGINE_CORE} under {replica_title(deployment)}")
     workers = descendants(engine)
     os.kill(engine.pid, signal.SIGKILL)
-    return Injected(ENGINE_CORE, [engine.pid], [lambda: kill_all(workers)])
+    return Injected(ENGINE_CORE, [engine.pid], [lambda: kill_all(workers)], replica_pid=replica.pid)
 
 
 def stall_engine(ray: LocalRay, deployment: str) -> Injected:
@@ -97,7 +100,15 @@ def stall_engine(ray: LocalRay, deployment: str) -> Injected:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGCONT)
 
-    return Injected(ENGINE_CORE, [p.pid for p in stopped], [resume])
+    return Injected(ENGINE_CORE, [p.pid for p in stopped], [resume], replica_pid=replica.pid)
+
+
+def ended(pid: int) -> bool:
+    """Whether the process is gone (or a zombie: dead, not yet reaped)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 1.0) -> bool:

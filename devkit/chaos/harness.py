@@ -131,6 +131,9 @@ class FaultResult:
     fault_at: float = 0.0
     in_flight_at_fault: int = 0
     recovered_s: float | None = None  # None: `tiny` did not answer again within the window
+    # Seconds until the replica the fault hit (or whose engine it hit) ended; recovered_s minus this
+    # is the replacement's start. None: not ended within the window; "-": the fault hit no replica.
+    replica_ended_s: float | str | None = "-"
     note: str = ""
     injected_at: float = 0.0  # wall clock, for what Prometheus saw (fault_at is monotonic)
     alerts: dict[str, dict[str, float | None]] = field(default_factory=dict)  # devkit.chaos.alerts
@@ -147,6 +150,11 @@ class FaultResult:
         return {
             "fault": self.fault,
             **self.counts(),
+            "replica_ended_s": (
+                round(self.replica_ended_s, 1)
+                if isinstance(self.replica_ended_s, float)
+                else self.replica_ended_s
+            ),
             "recovered_s": None if self.recovered_s is None else round(self.recovered_s, 1),
             "longest_gap_s": None if gap is None else round(gap, 1),
             "other_model_errors": other["requests"] - other["ok"],
@@ -202,6 +210,14 @@ def _streams_mid_body(attempts: list[Attempt]) -> list[Attempt]:
     return [a for a in attempts if a.model == MODEL and a.stream and not a.ended and a.first_byte]
 
 
+async def _replica_end(result: FaultResult, pid: int, interval_s: float = 0.2) -> None:
+    """Sets result.replica_ended_s once the process `pid` has ended (None until then)."""
+    result.replica_ended_s = None
+    while not faults.ended(pid):
+        await asyncio.sleep(interval_s)
+    result.replica_ended_s = time.monotonic() - result.fault_at
+
+
 async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=print) -> FaultResult:
     """The fault under load; the load's clients are all finished or cancelled when it returns."""
     result = FaultResult(fault.name)
@@ -210,6 +226,7 @@ async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=
     stop = asyncio.Event()
     connections = sum(c.count for c in plan.clients)
     injected: faults.Injected | None = None
+    watch: asyncio.Task | None = None
     async with http_client(base_url, plan.bounds, connections) as client:
         tasks = [
             asyncio.create_task(client_loop(client, spec, plan.bounds, stop, result.attempts))
@@ -236,6 +253,8 @@ async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=
             result.target = f"{injected.target} pid {injected.pids}"
             log(f"[{fault.name}] injected: {result.target}, {result.in_flight_at_fault} requests in flight")
             result.measured = injected.measured
+            if injected.replica_pid is not None:
+                watch = asyncio.create_task(_replica_end(result, injected.replica_pid))
             if fault.undo_after_s is not None:
                 await asyncio.sleep(fault.undo_after_s)
                 # In a thread: a head restart takes a while, and the load goes on meanwhile.
@@ -250,6 +269,8 @@ async def run_fault(ray: LocalRay, base_url: str, fault: Fault, plan: Plan, log=
             await asyncio.sleep(plan.settle_s)
         finally:
             stop.set()
+            if watch is not None:
+                watch.cancel()
             _, pending = await asyncio.wait(tasks, timeout=plan.bounds.idle_bound_s + 10)
             for task in pending:
                 task.cancel()

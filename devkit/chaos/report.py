@@ -12,6 +12,7 @@ COLUMNS = (
     ("clean", "clean errors"),
     ("dirty", "dirty failures"),
     ("hung", "hung"),
+    ("replica_ended_s", "replica ended after (s)"),
     ("recovered_s", "answers again after (s)"),
     ("other_model_errors", "other-model errors"),
     ("alerts", "alerts fired → resolved (s after the fault)"),
