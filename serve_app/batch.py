@@ -77,6 +77,9 @@ class Batcher:
 
     async def check_health(self) -> None:
         self._run_unfinished()
+        # Set on every check, not only when a run starts or ends: Ray drops a gauge that is not
+        # updated for a while, and the dashboard's panel would go blank while nothing runs.
+        self._running.set(len(self._runs))
 
     # The API, called by the gateway; ApiErrors cross the handle as they are.
 

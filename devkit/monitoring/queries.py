@@ -19,6 +19,7 @@ DCGM_PREFIX = "DCGM_FI_"
 _TOKEN = re.compile(
     r'(?P<string>"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')'
     r"|(?P<range>\[[^\]]*\])"
+    r"|(?P<duration>\d+(?:ms|[smhdwy])(?:\d+(?:ms|[smhdwy]))*(?![a-zA-Z0-9_:]))"  # after `offset`
     r"|(?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)"
     r"|(?P<number>\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
     r"|(?P<punct>=~|!~|!=|==|<=|>=|[{}(),=<>+\-*/^%])"

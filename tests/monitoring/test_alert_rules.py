@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from devkit.helm import REPO
-from devkit.monitoring.queries import alert_queries, rule_groups, unknown_labels, unknown_metrics
+from devkit.monitoring.queries import Query, alert_queries, rule_groups, unknown_labels, unknown_metrics
 from devkit.monitoring.stack import render_monitoring
 
 UNIT_TESTS = REPO / "monitoring" / "rules-tests.yaml"
@@ -101,6 +101,16 @@ class TestAlertRuleShape:
             assert rule["labels"]["severity"] in {"critical", "warning"}, name
             assert {"summary", "description", "runbook_url"} <= rule["annotations"].keys(), name
             assert rule["annotations"]["runbook_url"] == f"{THRESHOLDS['runbookBaseUrl']}#{name.lower()}"
+
+
+class TestAlertMetricNames:
+    def test_should_read_only_the_metrics_when_an_alert_looks_back_with_offset(self, alerts):
+        stalled = Query("VLLMEngineStalled", alerts["VLLMEngineStalled"]["expr"])
+        assert stalled.metrics == {
+            "ray_serve_replica_processing_queries",
+            "ray_serve_deployment_replica_healthy",
+            "ray_vllm_generation_tokens_total",
+        }
 
 
 @pytest.mark.live
