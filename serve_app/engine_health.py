@@ -128,11 +128,8 @@ class EngineHealth:
             self._probe = EngineProbe(engine, ENGINE_PROBE_TIMEOUT_S, ENGINE_SILENCE_LIMIT_S)
         try:
             await self._probe.check()
-        except EngineUnresponsiveError as err:
-            if err.exhausted:
-                end_replica(f"its {err}")
-            logger.error("Engine probe failed in LLMServer.check_health: %s", err)
-            raise
         except Exception as err:
+            if isinstance(err, EngineUnresponsiveError) and err.exhausted:
+                end_replica(f"its {err}")
             logger.error("Engine probe failed in LLMServer.check_health: %s", err)
             raise
