@@ -164,8 +164,10 @@ class BatchService:
         def journal(item: dict[str, Any]) -> None:
             self._store.append(journal_key, json.dumps(item).encode() + b"\n")
             answered[item["custom_id"]] = item
-            field = "completed" if item["error"] is None else "failed"
-            setattr(counts, field, getattr(counts, field) + 1)
+            if item["error"] is None:
+                counts.completed += 1
+            else:
+                counts.failed += 1
             self._save(self.batch(batch_id).model_copy(update={"request_counts": counts.model_copy()}))
 
         if batch.status == "in_progress":
