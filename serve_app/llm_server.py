@@ -1,7 +1,9 @@
-"""`LLMServer`: the model deployment, Ray Serve LLM's `LLMServer` with two additions.
+"""`LLMServer`: the model deployment, Ray Serve LLM's `LLMServer` with three additions.
 
 - Its health check also proves the engine core answers (serve_app/engine_health.py), and ends the
   replica when the engine is dead or stalled.
+- Its start runs the engine's lazily compiled sampling kernel once (serve_app/engine_warmup.py), so
+  the first request with logprobs does not stall the engine core for the compile.
 - Background requests (batch lines: a `priority` above interactive requests' 0) wait their turn
   (serve_app/turns.py) when the model's `LLMConfig.experimental_configs` carries TURNS_CONFIG.
 
@@ -16,6 +18,7 @@ import functools
 from ray.serve.llm.deployment import LLMServer as RayLLMServer
 
 from serve_app.engine_health import EngineHealth
+from serve_app.engine_warmup import warm_up
 from serve_app.turns import TURNS_CONFIG, Turns
 
 
@@ -28,6 +31,11 @@ class LLMServer(RayLLMServer):
     def _turns(self) -> Turns | None:
         settings = self._llm_config.experimental_configs.get(TURNS_CONFIG)
         return Turns(**settings) if settings else None
+
+    async def start(self) -> None:
+        await super().start()
+        # Ray Serve LLM's VLLMEngine keeps vLLM's AsyncLLM here; another engine class is not warmed up.
+        await warm_up(getattr(self.engine, "_engine_client", None))
 
     async def check_health(self) -> None:
         await self._engine_health.check(self.engine, super().check_health)
