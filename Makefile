@@ -18,6 +18,7 @@ endif
 # One -f per file: VALUES="values/local-cpu.yaml values/local-cpu-autoscale.yaml" layers them like helm.
 VALUES_ARGS = $(foreach v,$(VALUES),-f $(v))
 TINY_MODEL := .cache/tiny-llama
+S3_SERVER := .cache/s3-server
 UV_VERSION := 0.13.9
 # pip's local wheel folder, if the machine configures one (it may hold the lock's CPU torch), for uv too.
 FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON_BIN) -m pip config get global.find-links 2>/dev/null))
@@ -28,7 +29,7 @@ UV_PIP = $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) $(
 export VLLM_HOST_IP := 127.0.0.1
 export RAY_NODE_IP_ADDRESS := 127.0.0.1
 
-.PHONY: help venv lock system-deps tiny-model crd-schemas values-table test test-fast test-chart \
+.PHONY: help venv lock system-deps s3-server tiny-model crd-schemas values-table test test-fast test-chart \
 	test-serve-app test-e2e test-loadtest test-monitoring render lint serve serve-stop serve-update \
 	loadtest-autoscale metrics-inventory chaos bench
 
@@ -61,6 +62,13 @@ lock: ## Regenerate requirements.lock from requirements.in (needs the registries
 system-deps: ## Install Prometheus/promtool and redis-server with apt-get (as root or with sudo), or print the command
 	@tools/system_deps.sh
 
+$(S3_SERVER)/.installed: requirements-s3-server.lock | $(VENV)/.installed
+	$(PYTHON_BIN) -m venv $(S3_SERVER)
+	$(VENV)/bin/uv pip install --quiet --python $(S3_SERVER)/bin/python $(if $(FIND_LINKS),--find-links $(FIND_LINKS)) --no-deps -r requirements-s3-server.lock || $(S3_SERVER)/bin/pip install --quiet --no-deps -r requirements-s3-server.lock
+	touch $@
+
+s3-server: $(S3_SERVER)/.installed ## Install the S3 server (moto) the batch store's S3 tests run against, in its own venv
+
 $(TINY_MODEL)/config.json: devkit/tiny_model.py | $(VENV)/.installed
 	$(PY) tools/make_tiny_model.py $(TINY_MODEL)
 
@@ -74,7 +82,7 @@ values-table: venv ## Regenerate the values table in chart/README.md
 
 ##@ Tests (`make test` runs them all, as CI does)
 
-test: venv tiny-model system-deps ## Run every test: chart, serve_app, end to end, load test, monitoring, bench
+test: venv tiny-model system-deps s3-server ## Run every test: chart, serve_app, end to end, load test, monitoring, bench
 	$(PYTEST)
 
 test-fast: venv system-deps ## Every test that starts no Ray, vLLM or Prometheus (marker `not live`)
@@ -83,7 +91,7 @@ test-fast: venv system-deps ## Every test that starts no Ray, vLLM or Prometheus
 test-chart: venv ## Chart tests only (fast, no Ray)
 	$(PYTEST) tests/chart tests/schemas
 
-test-serve-app: venv tiny-model ## serve_app tests: unit, then the live gateway/RAG on a loopback Ray with CPU vLLM
+test-serve-app: venv tiny-model s3-server ## serve_app tests: unit, then the live gateway/RAG on a loopback Ray with CPU vLLM
 	$(PYTEST) tests/serve_app
 
 test-e2e: venv tiny-model ## End to end: the chart's local-cpu serveConfigV2 deployed by serve_local, used with openai

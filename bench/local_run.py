@@ -68,7 +68,7 @@ def chart_local_run(
         yield run
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    batcher = (f"batch.storagePath={state_dir / 'batch'}",) if batch else ("batch.enabled=false",)
+    batcher = (f"batch.storage={state_dir / 'batch'}",) if batch else ("batch.enabled=false",)
     run = LocalRun(
         PORTS,
         state_dir,

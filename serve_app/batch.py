@@ -18,7 +18,7 @@ from ray.serve import metrics
 from serve_app.batch_input import BatchLine
 from serve_app.batch_run import Retry
 from serve_app.batch_service import BatchLimits, BatchService
-from serve_app.batch_store import LocalStore
+from serve_app.batch_store import open_store
 from serve_app.config import GATEWAY_DEPLOYMENT, BatchArgs
 from serve_app.handles import LazyHandle
 
@@ -31,7 +31,7 @@ class Batcher:
             max_file_bytes=args.max_file_bytes, max_lines=args.max_lines,
             max_in_progress=args.max_in_progress, concurrency=args.concurrency,
         )  # fmt: skip
-        self._service = BatchService(LocalStore(args.storage_path), limits)
+        self._service = BatchService(open_store(args.storage), limits)
         self._retry = Retry(attempts=args.retry_attempts, wait_s=args.retry_wait_s)
         self._priority = args.priority
         self._gateway = LazyHandle(GATEWAY_DEPLOYMENT)  # the gateway of this application

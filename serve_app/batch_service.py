@@ -18,7 +18,7 @@ from typing import Any
 from serve_app.batch_input import ENDPOINTS, BatchLine, read_batch_input
 from serve_app.batch_records import COMPLETION_WINDOW, Batch, FileObject, RequestCounts, new_id, page
 from serve_app.batch_run import DEFAULT_RETRY, LineCall, Retry, read_journal, run_lines
-from serve_app.batch_store import LocalStore
+from serve_app.batch_store import Store
 from serve_app.errors import ApiError
 
 
@@ -35,9 +35,7 @@ def _not_found(kind: str, object_id: str, param: str) -> ApiError:
 
 
 class BatchService:
-    def __init__(
-        self, store: LocalStore, limits: BatchLimits, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, store: Store, limits: BatchLimits, clock: Callable[[], float] = time.time) -> None:
         self._store, self._limits, self._clock = store, limits, clock
         self._batches = {
             batch.id: batch

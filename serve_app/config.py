@@ -266,13 +266,16 @@ class ModelArgs(_Args):
 
 
 BATCH_DEPLOYMENT = "Batcher"
+# Where batch files live; values.schema.json allows "" too (batch off), which the preflight refuses when on.
+STORAGE_PATTERN = r"^(/.*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?]*)?([?].*)?)$"
 
 
 class BatchArgs(_Args):
     """The OpenAI Files and Batches API on the gateway: where files and batch records live, limits,
     and how many lines of one batch are in flight."""
 
-    storage_path: str = Field(pattern=r"^/")  # a directory (the local run's, or a mounted volume)
+    # `s3://bucket/prefix[?pyarrow S3 options]`, or a directory (the local run's, or a mounted volume)
+    storage: str = Field(pattern=STORAGE_PATTERN)
     max_file_bytes: int = Field(default=100 * 1_048_576, ge=1024, le=1024 * 1_048_576)
     max_lines: int = Field(default=50_000, ge=1, le=1_000_000)
     max_in_progress: int = Field(default=4, ge=1, le=1000)

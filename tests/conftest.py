@@ -5,8 +5,9 @@ Order: the tests that start nothing first, while the shared local run starts in 
 (its minute of start, mostly on the core pytest leaves idle, overlaps theirs); then the suites on the
 shared run, which ends with them; then the suites that start a Ray, vLLM or Prometheus of their own.
 
-A test is `live` when it starts Ray, vLLM or Prometheus, i.e. when it uses one of the fixtures below
-(each starts one of them) or is marked by hand (module fixtures of a single live module).
+A test is `live` when it starts Ray, vLLM, Prometheus or the S3 server, i.e. when it uses one of the
+fixtures below (each starts one of them) or is marked by hand (module fixtures of a single live module,
+a parameter that uses the S3 server).
 `pytest -m "not live"` (`make test-fast`) runs everything else.
 """
 
@@ -30,6 +31,7 @@ LIVE_FIXTURES = {
     "scraped_run",  # the session's shared `make serve` local run (below)
     "live",  # tests/monitoring: a real Prometheus over the shared run
     "standalone_run",  # `make serve MODE=standalone`: vLLM's own server from the standalone render
+    "s3",  # tests/serve_app: moto's S3 server, in its own venv (`make s3-server`)
 }
 # The suites on the shared local run, in the order they use it (after the tests that start nothing):
 # the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the

@@ -118,7 +118,7 @@ milvusToken: MILVUS_TOKEN
 {{- if $v.batch.enabled -}}
 {{- $b := $v.batch -}}
 {{- $_ := set $gatewayArgs "batch" (dict
-      "storagePath" $b.storagePath
+      "storage" $b.storage
       "maxFileBytes" $b.maxFileBytes
       "maxLines" $b.maxLines
       "maxInProgress" $b.maxInProgress

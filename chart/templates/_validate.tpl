@@ -290,6 +290,10 @@ serve_app/config.py, which checks a routing that never went through Helm (docs/r
 {{- $errors = append $errors "monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true, which scrapes every Ray pod twice; enable only one" -}}
 {{- end -}}
 
+{{- if and $v.batch.enabled (not $v.batch.storage) (ne $v.mode "standalone") -}}
+{{- $errors = append $errors "batch.storage: batch.enabled needs a place for files and batch records that outlives the Batcher's pod; set s3://bucket/prefix (give the service account's role access through serviceAccount.annotations) or an absolute directory on a volume" -}}
+{{- end -}}
+
 {{- /* Standalone mode: what only the Ray Serve gateway does is refused in the README's "Which mode" terms. */ -}}
 {{- if eq $v.mode "standalone" -}}
 {{- $use := "use mode rayservice (README \"Which mode\")" -}}

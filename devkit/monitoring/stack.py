@@ -54,7 +54,7 @@ def monitoring_set_values(state_dir: Path) -> tuple[str, ...]:
     return (
         *MONITORING_SET,
         f"rag.milvus.uri={state_dir / 'rag.db'}",
-        f"batch.storagePath={state_dir / 'batch'}",
+        f"batch.storage={state_dir / 'batch'}",
     )
 
 

@@ -2,10 +2,11 @@
 
 import jmespath
 import pytest
+from pydantic import ValidationError
 
-from devkit.helm import render_chart
+from devkit.helm import HelmRenderError, render_chart
 from devkit.presets import PRESETS, RAYSERVICE_PRESETS, VALUES_DIR
-from serve_app.config import BATCH_DEPLOYMENT, GATEWAY_DEPLOYMENT, GatewayArgs, llm_deployment_name
+from serve_app.config import BATCH_DEPLOYMENT, GATEWAY_DEPLOYMENT, BatchArgs, GatewayArgs, llm_deployment_name
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
@@ -289,14 +290,27 @@ class TestAgentApp:
         assert (args.llm.model, args.rag_app, args.limits.max_steps) == ("chat", "rag", 6)
 
 
-BATCH_ON = {"batch.enabled": True, "batch.storagePath": "/tmp/batch"}
+BATCH_ON = {"batch.enabled": True, "batch.storage": "/tmp/batch"}
+SCHEMA_REFUSAL = "at '/batch/storage'"  # Helm names the key and the pattern
+# batch.storage with batch on: what the chart says (None: it renders), for the chart and pydantic alike.
+STORAGE_CASES = [
+    ("s3://my-bucket/batches", None),
+    ("s3://my-bucket", None),
+    ("s3://my.bucket-1/a/b?region=eu-west-1", None),
+    ("/data/batch", None),
+    ("", "batch.storage: batch.enabled needs a place for files and batch records"),
+    ("data/batch", SCHEMA_REFUSAL),
+    ("s3://My_Bucket/x", SCHEMA_REFUSAL),
+    ("s3://ab/x", SCHEMA_REFUSAL),
+    ("https://bucket.s3.amazonaws.com/x", SCHEMA_REFUSAL),
+]
 
 
 class TestBatchApi:
     def test_should_pass_the_storage_and_limits_to_the_gateway_when_enabled(self):
         args = _app(_config(LOCAL, BATCH_ON | {"batch.concurrency": 2}), "llm")["args"]
         assert args["batch"] == {
-            "storagePath": "/tmp/batch",
+            "storage": "/tmp/batch",
             "maxFileBytes": 104857600,
             "maxLines": 50000,
             "maxInProgress": 4,
@@ -318,8 +332,21 @@ class TestBatchApi:
         llm = _app(_config(LOCAL, {"batch.enabled": False}), "llm")
         assert "batch" not in llm["args"] and BATCH_DEPLOYMENT not in [d["name"] for d in llm["deployments"]]
 
-    def test_should_validate_as_the_apps_args_when_the_builder_reads_them(self):
-        from serve_app.config import GatewayArgs
+    @pytest.mark.parametrize(
+        ("storage", "refusal"), STORAGE_CASES, ids=[c[0] or "empty" for c in STORAGE_CASES]
+    )
+    def test_should_agree_with_the_app_on_the_storage_when_it_is_set(self, storage, refusal):
+        values = BATCH_ON | {"batch.storage": storage}
+        if refusal is None:
+            args = GatewayArgs.model_validate(_app(_config(LOCAL, values), "llm")["args"])
+            assert args.batch.storage == storage
+            return
+        with pytest.raises(HelmRenderError) as refused:
+            _config(LOCAL, values)
+        assert refusal in str(refused.value)
+        with pytest.raises(ValidationError, match="storage"):
+            BatchArgs.model_validate({"storage": storage})
 
+    def test_should_validate_as_the_apps_args_when_the_builder_reads_them(self):
         args = GatewayArgs.model_validate(_app(_config(LOCAL, BATCH_ON), "llm")["args"])
-        assert (args.batch.storage_path, args.batch.max_lines) == ("/tmp/batch", 50000)
+        assert (args.batch.storage, args.batch.max_lines) == ("/tmp/batch", 50000)

@@ -27,6 +27,8 @@ _OVERLAY = yaml.safe_load(OVERLAY.read_text())
 _MODELS = {m["name"]: m for m in _OVERLAY["models"]}
 
 API_KEY = "sk-serve-app-test"
+BUCKET = "batches"  # in the local S3 server (tests/serve_app/conftest.py: s3)
+STACK_PREFIX = "stack"  # the stack's batch storage in that bucket
 BACKEND_HEADER = "x-backend-model"
 MAX_BODY_BYTES = _OVERLAY["gateway"]["maxBodyBytes"]
 MAX_MODEL_LEN = _MODELS["tiny-v2"]["engine"]["maxModelLen"]
@@ -39,15 +41,12 @@ ROUTING = _OVERLAY["routing"]
 (CANARY,) = ROUTING["canaries"]
 
 
-def render(state_dir: Path) -> Rendered:
-    """The chart's render for this suite; the RAG store and the batch storage are the suite's own
-    (Milvus Lite locks its file)."""
+def render(state_dir: Path, batch_storage: str) -> Rendered:
+    """The chart's render for this suite: the RAG store is its own (Milvus Lite locks its file), the
+    batch storage an S3 prefix, as in a cluster."""
     return render_chart(
         values_files=VALUES_FILES,
-        set_values=[
-            f"rag.milvus.uri={state_dir / 'rag' / 'docs.db'}",
-            f"batch.storagePath={state_dir / 'batch'}",
-        ],
+        set_values=[f"rag.milvus.uri={state_dir / 'rag' / 'docs.db'}", f"batch.storage={batch_storage}"],
     )
 
 

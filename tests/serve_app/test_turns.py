@@ -142,13 +142,13 @@ class TestLLMServerTurns:
 
 class TestBatchArgsTurns:
     def test_should_give_the_settings_when_lines_wait(self) -> None:
-        args = BatchArgs.model_validate({"storagePath": "/tmp/b", "yieldQuietS": 2, "yieldMaxS": 30})
+        args = BatchArgs.model_validate({"storage": "/tmp/b", "yieldQuietS": 2, "yieldMaxS": 30})
         assert args.turns() == {"quiet_s": 2, "max_hold_s": 30}
 
     def test_should_give_none_when_lines_never_wait(self) -> None:
-        assert BatchArgs.model_validate({"storagePath": "/tmp/b", "yieldMaxS": 0}).turns() is None
+        assert BatchArgs.model_validate({"storage": "/tmp/b", "yieldMaxS": 0}).turns() is None
 
     @pytest.mark.parametrize("field", ["yieldQuietS", "yieldMaxS"])
     def test_should_refuse_a_negative_wait_when_validated(self, field: str) -> None:
         with pytest.raises(ValueError, match=field):
-            BatchArgs.model_validate({"storagePath": "/tmp/b", field: -1})
+            BatchArgs.model_validate({"storage": "/tmp/b", field: -1})
