@@ -10,8 +10,9 @@ import json
 import openai
 import pytest
 
+from devkit.batch_check import run_batch_check
 from devkit.batches import wait_batch
-from tests.serve_app.deployment import Stack
+from tests.serve_app.deployment import BUCKET, STACK_PREFIX, Stack
 
 pytestmark = pytest.mark.live  # runs against the session's local Ray (conftest.py)
 
@@ -103,6 +104,30 @@ class TestBatchRun:
         )
         [line] = lines(client, done.output_file_id)
         assert line["response"]["body"]["data"][0]["embedding"]
+
+    def test_should_keep_files_records_and_journal_in_s3_when_the_storage_is_an_s3_prefix(
+        self, mixed, s3
+    ) -> None:
+        upload, created, done = mixed
+        objects = set(s3.objects(BUCKET, f"{STACK_PREFIX}/"))
+        assert {
+            f"{STACK_PREFIX}/files/{upload.id}.json",
+            f"{STACK_PREFIX}/batches/{created.id}.json",
+        } <= objects
+        assert {
+            f"{STACK_PREFIX}/file_data/{done.output_file_id}",
+            f"{STACK_PREFIX}/file_data/{done.error_file_id}",
+        } <= objects
+        parts = [
+            key for key in objects if key.startswith(f"{STACK_PREFIX}/journals/{created.id}.jsonl.parts/")
+        ]
+        assert len(parts) == 20  # one object per answered line
+
+    def test_should_pass_every_check_when_the_batch_check_tool_runs(self, client) -> None:
+        check = run_batch_check(
+            client, "chat", lines=12, unknown_every=4, max_tokens=4, timeout_s=BATCH_TIMEOUT_S
+        )
+        assert check.problems == [] and (check.status, check.completed, check.failed) == ("completed", 9, 3)
 
 
 class TestBatchFailures:
