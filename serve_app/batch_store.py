@@ -126,12 +126,16 @@ class ObjectStore:
         self._write(f"{self._path(key)}.parts/{time.time_ns():020d}-{next(self._parts):09d}", data)
 
     def get(self, key: str) -> bytes:
-        """The data (the parts in order, for an appended key); FileNotFoundError when there is none."""
+        """The data (the parts in order, for an appended key); FileNotFoundError when there is none.
+        The object first: only a journal, read once per run, pays for the listing of its parts."""
         path = self._path(key)
-        parts = self._files(f"{path}.parts")
-        if parts:
+        try:
+            return self._read(path)
+        except FileNotFoundError:
+            parts = self._files(f"{path}.parts")
+            if not parts:
+                raise
             return b"".join(self._read(part) for part in parts)
-        return self._read(path)
 
     def _read(self, path: str) -> bytes:
         with self._fs.open_input_stream(path) as source:
