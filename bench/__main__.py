@@ -4,6 +4,7 @@
     python -m bench --only gateway-hop --profile            # one, with py-spy profiles under load
     python -m bench --quick                                 # a fast run of everything: plumbing only
     python -m bench --attach                                # measure the running `make serve` where it can
+    python -m bench --attach-standalone DIR                 # full-path's vLLM: a running standalone run
 
 Each benchmark waits (at most --max-wait-s) for the 1-minute load average to drop below 2.5,
 prints its tables and writes bench/results/<name>.json with the machine it ran on; this command
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         "(left running) instead of a local run of their own; zero-work always starts its own (its engine "
         "is not vLLM)",
     )  # fmt: skip
+    parser.add_argument(
+        "--attach-standalone", type=Path, metavar="STATE_DIR",
+        help="full-path measures the standalone run up in STATE_DIR (`make serve MODE=standalone` with "
+        "RAY_VLLM_STATE_DIR=STATE_DIR; its API key, if any, in OPENAI_API_KEY) instead of starting one",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     env = {
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = ["--max-wait-s", str(args.max_wait_s), "--out-dir", str(args.out_dir)]
             extra += ["--profile"] if args.profile and profiles else []
             extra += ["--attach"] if args.attach and attaches else []
+            if args.attach_standalone and module == "bench.full_path":
+                extra += ["--attach-standalone", str(args.attach_standalone)]
             extra += QUICK[module] if args.quick else []
             print(f"\n=== {name} ===", flush=True)
             proc = subprocess.run([sys.executable, "-m", module, *module_args, *extra], cwd=REPO, env=env)

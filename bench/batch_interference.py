@@ -169,13 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
 
     def load(url: str, out: Path, num_prompts: int, seed: int) -> dict:
-        return vllm_client.run(
+        return vllm_load.run(
             url, out, model=MODEL, tokenizer=tokenizer, input_len=args.input_len, max_tokens=args.max_tokens,
             num_prompts=num_prompts, concurrency=args.concurrency, seed=seed, percentiles="50,95,99",
             request_rate=args.request_rate,
         )  # fmt: skip
 
-    with chart_local_run(args.state_dir / "local", {}, attach=args.attach, batch=True) as run:
+    with (
+        vllm_client.Client() as vllm_load,
+        chart_local_run(args.state_dir / "local", {}, attach=args.attach, batch=True) as run,
+    ):
         client = openai.OpenAI(base_url=f"{run.base_url}/v1", api_key="none", max_retries=0)
         listeners = off_loopback(run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)

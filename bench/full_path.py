@@ -45,27 +45,40 @@ TTFT_P50_ADDED_TARGET_MS = 10.0
 
 
 def client_run(
-    url: str, args: argparse.Namespace, out: Path, num_prompts: int, seed: int, tokenizer: Path
+    client: vllm_client.Client,
+    url: str,
+    args: argparse.Namespace,
+    out: Path,
+    num_prompts: int,
+    seed: int,
+    tokenizer: Path,
 ) -> dict:
     """One run of vLLM's benchmark client against `url` with this benchmark's load."""
-    return vllm_client.run(
+    return client.run(
         url, out, model=MODEL, tokenizer=tokenizer, input_len=args.input_len, max_tokens=args.max_tokens,
         num_prompts=num_prompts, concurrency=args.concurrency, seed=seed,
     )  # fmt: skip
 
 
 def alternate(
-    targets: dict[str, str], args: argparse.Namespace, out_dir: Path, tokenizer: Path
+    client: vllm_client.Client,
+    targets: dict[str, str],
+    args: argparse.Namespace,
+    out_dir: Path,
+    tokenizer: Path,
 ) -> list[dict]:
     """A warm-up run per target, then `--rounds` rounds of one recorded run per target."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, url in targets.items() if args.warmup_prompts else ():
-        client_run(url, args, out_dir / f"warmup-{name}.json", args.warmup_prompts, args.seed, tokenizer)
+        client_run(
+            client, url, args, out_dir / f"warmup-{name}.json", args.warmup_prompts, args.seed, tokenizer
+        )
     runs = []
     order = interleaved(list(targets), args.rounds, random.Random(args.seed))
     for index, name in enumerate(order):
         number = index // len(targets)
         result = client_run(
+            client,
             targets[name],
             args,
             out_dir / f"run-{index}.json",
@@ -78,10 +91,16 @@ def alternate(
 
 
 def profile_under_load(
-    name: str, url: str, pids: dict[str, int], args: argparse.Namespace, out_dir: Path, tokenizer: Path
+    client: vllm_client.Client,
+    name: str,
+    url: str,
+    pids: dict[str, int],
+    args: argparse.Namespace,
+    out_dir: Path,
+    tokenizer: Path,
 ) -> dict:
     recordings = profile.start_recording(pids, int(args.profile_s), out_dir / name)
-    client_run(url, args, out_dir / f"{name}-load.json", args.num_prompts, args.seed, tokenizer)
+    client_run(client, url, args, out_dir / f"{name}-load.json", args.num_prompts, args.seed, tokenizer)
     return profile.finish_recording(recordings, timeout_s=60)
 
 
@@ -98,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-len", type=int, default=48, help="prompt tokens (random prompts)")
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens generated per request")
     add_variant_options(parser)
+    parser.add_argument(
+        "--attach-standalone", type=Path, metavar="STATE_DIR",
+        help="measure the standalone run already up in STATE_DIR (`make serve MODE=standalone`'s "
+        "RAY_VLLM_STATE_DIR; its API key, if any, in OPENAI_API_KEY) instead of starting one; left running",
+    )  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="then py-spy each server under the same load")
     parser.add_argument("--profile-s", type=float, default=20)
     parser.add_argument("--seed", type=int, default=7)
@@ -108,18 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     name, local_env = variant(args, "full-path")
 
     with contextlib.ExitStack() as stack:
-        vllm = stack.enter_context(standalone_vllm(VLLM_PORT, args.state_dir / "vllm"))
+        client = stack.enter_context(vllm_client.Client())
+        vllm = stack.enter_context(
+            standalone_vllm(VLLM_PORT, args.state_dir / "vllm", attach=args.attach_standalone)
+        )
         started = time.monotonic()
         run = stack.enter_context(chart_local_run(args.state_dir / "local", local_env, attach=args.attach))
         # Start to ready (the local run: every application RUNNING), each on a machine the other idles on.
         start_s = {
             LOCAL: None if args.attach else round(time.monotonic() - started, 1),
-            VLLM: round(vllm.start_s, 1),
+            VLLM: None if vllm.start_s is None else round(vllm.start_s, 1),
         }
         listeners = off_loopback(vllm.processes() + run.processes())
         wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
-        runs = alternate(targets, args, args.state_dir / "runs", vllm.model_path)
+        runs = alternate(client, targets, args, args.state_dir / "runs", vllm.model_path)
         load_after = report.load_average()
         profiles = {}
         if args.profile:
@@ -136,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             profile_dir = args.out_dir / "profiles" / name
             profiles = {
-                t: profile_under_load(t, targets[t], pids[t], args, profile_dir, vllm.model_path)
+                t: profile_under_load(client, t, targets[t], pids[t], args, profile_dir, vllm.model_path)
                 for t in targets
             }
 

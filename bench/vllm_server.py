@@ -32,7 +32,7 @@ def standalone_container(port: int) -> Container:
 class VllmServer:
     container: Container  # what it runs, as rendered
     run: StandaloneRun
-    start_s: float  # from the process start to its first healthy answer
+    start_s: float | None  # from the process start to its first healthy answer; None: found running
 
     @property
     def base_url(self) -> str:
@@ -49,8 +49,21 @@ class VllmServer:
 
 
 @contextlib.contextmanager
-def standalone_vllm(port: int, state_dir: Path, timeout_s: float = 600) -> Iterator[VllmServer]:
-    """The standalone mode's server on 127.0.0.1:port, stopped on exit."""
+def standalone_vllm(
+    port: int, state_dir: Path, timeout_s: float = 600, attach: Path | None = None
+) -> Iterator[VllmServer]:
+    """The standalone mode's server on 127.0.0.1:port, stopped on exit. `attach`: the state directory
+    of a standalone run already up (`make serve MODE=standalone`'s RAY_VLLM_STATE_DIR), measured as it
+    is and left running."""
+    if attach is not None:
+        run = StandaloneRun.of(attach)
+        found = [c for c in run.containers() if run.alive(c)]
+        if len(found) != 1:
+            raise SystemExit(
+                f"--attach-standalone: expected one running vLLM server in {attach}, found {len(found)}"
+            )
+        yield VllmServer(found[0], run, None)
+        return
     container = standalone_container(port)
     run = StandaloneRun(state_dir)
     try:

@@ -10,6 +10,8 @@ from Secrets (the HF token, the API key) comes from this environment when it is 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import shlex
 import subprocess
@@ -97,6 +99,20 @@ class StandaloneRun:
     def log_file(self, container: Container) -> Path:
         return self.state_dir / f"{container.deployment}.log"
 
+    def container_file(self, container: Container) -> Path:
+        return self.state_dir / f"{container.deployment}.json"
+
+    def containers(self) -> list[Container]:
+        """The containers this run started and has not stopped, as they were rendered (for a tool that
+        measures a running standalone run: its address, command and served model)."""
+        found = []
+        for path in sorted(self.state_dir.glob("*.json")):
+            fields = json.loads(path.read_text())
+            found.append(
+                Container(**{**fields, "command": tuple(fields["command"]), "args": tuple(fields["args"])})
+            )
+        return found
+
     def start(self, container: Container, timeout_s: float) -> None:
         """Starts the server and returns once it answers; raises with its log's tail if it exits first."""
         if container.host != HOST:
@@ -113,6 +129,7 @@ class StandaloneRun:
                 start_new_session=True,
             )
         self.pid_file(container).write_text(str(process.pid))
+        self.container_file(container).write_text(json.dumps(dataclasses.asdict(container)))
         deadline = time.monotonic() + timeout_s
         while not self.ready(container):
             if process.poll() is not None or time.monotonic() > deadline:
@@ -150,6 +167,6 @@ class StandaloneRun:
         """Stops every server of this run (SIGTERM, then SIGKILL), as Kubernetes stops a pod."""
         procs = self.processes()
         terminate(procs, timeout_s)
-        for pid_file in self.state_dir.glob("*.pid"):
-            pid_file.unlink()
+        for path in (*self.state_dir.glob("*.pid"), *self.state_dir.glob("*.json")):
+            path.unlink()
         return bool(procs)

@@ -79,7 +79,7 @@ def scraped_run(shared_run_start: Background[ScrapedRun] | None) -> ScrapedRun:
 def standalone_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     """`make serve MODE=standalone` (the chart's vLLM container command on 127.0.0.1) with an API key
     from the pod's environment, as the chart takes it from apiKeys.existingSecret; shared by the
-    standalone e2e checks and the load test."""
+    bench's full-path (its vLLM side), the standalone e2e checks, the load test and the monitoring."""
     run = LocalRun(
         Ports.free(),
         tmp_path_factory.mktemp("standalone-run"),

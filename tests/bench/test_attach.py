@@ -1,10 +1,12 @@
-"""`--attach` (measure the running `make serve`) refuses what it cannot measure, before any load."""
+"""`--attach` (measure the running `make serve`) and `--attach-standalone` refuse what they cannot measure,
+before any load."""
 
 from __future__ import annotations
 
 import pytest
 
 from bench.local_run import chart_local_run
+from bench.vllm_server import standalone_vllm
 
 
 class TestAttach:
@@ -20,5 +22,14 @@ class TestAttach:
         with (
             pytest.raises(SystemExit, match="RAYLLM_VLLM_ENGINE_CLS"),
             chart_local_run(tmp_path, {"RAYLLM_VLLM_ENGINE_CLS": "x"}, attach=True),
+        ):
+            pass
+
+
+class TestAttachStandalone:
+    def test_should_stop_naming_the_state_dir_when_no_standalone_server_runs_there(self, tmp_path) -> None:
+        with (
+            pytest.raises(SystemExit, match=f"one running vLLM server in {tmp_path}, found 0"),
+            standalone_vllm(0, tmp_path / "unused", attach=tmp_path),
         ):
             pass

@@ -1,8 +1,8 @@
 """`make bench` end to end with tiny counts (`python -m bench --quick --attach`): every benchmark runs
 for real on this machine and writes a complete result. The numbers are not checked: they are reported,
 and with these counts they mean nothing. The benchmarks that serve the preset as it is measure the
-session's shared local run (tests/conftest.py); zero-work starts its own on the bench's ports
-(47000-47999).
+session's shared local run, full-path's standalone vLLM the session's standalone run (tests/conftest.py);
+zero-work starts its own on the bench's ports (47000-47999).
 """
 
 from __future__ import annotations
@@ -25,11 +25,15 @@ pytestmark = pytest.mark.timeout(TIMEOUT_S + 60)
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory, local_run: LocalRun) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+def quick(
+    tmp_path_factory, local_run: LocalRun, standalone_run: LocalRun
+) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--attach", "--max-wait-s", "0", "--out-dir", str(out)],
-        cwd=REPO, env=local_run.env, capture_output=True, text=True, timeout=TIMEOUT_S,
+        [sys.executable, "-m", "bench", "--quick", "--attach", "--max-wait-s", "0", "--out-dir", str(out),
+         "--attach-standalone", str(standalone_run.state_dir)],
+        cwd=REPO, env={**local_run.env, "OPENAI_API_KEY": standalone_run.extra_env["VLLM_API_KEY"]},
+        capture_output=True, text=True, timeout=TIMEOUT_S,
     )  # fmt: skip
     return proc, {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
 
@@ -64,3 +68,12 @@ class TestQuickBench:
         text = render(results)
         assert all(f"**{name}**" in text for name in RESULTS if name != "harness")
         assert "**harness**" in text
+
+    def test_should_measure_the_sessions_standalone_server_when_attached_to_it(self, quick, standalone_run):
+        _, results = quick
+        full_path = results["full-path"]
+        (container,) = standalone_run.standalone.containers()
+        assert full_path["settings"]["vllm_command"] == [*container.command, *container.args]
+        assert full_path["start_s"]["vllm"] is None
+        # Its API key reached the server: a refused request counts as failed.
+        assert [run["failed"] for run in full_path["runs"]] == [0, 0]
