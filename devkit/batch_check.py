@@ -56,7 +56,8 @@ def batch_input(lines: int, model: str, unknown_every: int, max_tokens: int) -> 
     return ("\n".join(rows) + "\n").encode(), unknown
 
 
-def _lines(client: openai.OpenAI, file_id: str | None) -> list[dict]:
+def file_lines(client: openai.OpenAI, file_id: str | None) -> list[dict]:
+    """The JSON lines of a file of the Files API (a batch's output or error file); none without one."""
     return [json.loads(row) for row in client.files.content(file_id).text.splitlines()] if file_id else []
 
 
@@ -80,7 +81,7 @@ def run_batch_check(
     )  # fmt: skip
     order = [f"line-{i}" for i in range(lines)]
     good, bad = [c for c in order if c not in unknown], [c for c in order if c in unknown]
-    output, errors = _lines(client, done.output_file_id), _lines(client, done.error_file_id)
+    output, errors = file_lines(client, done.output_file_id), file_lines(client, done.error_file_id)
     totals = (counts.total, counts.completed, counts.failed) if counts else None
     not_found = (404, "model_not_found")
     expected = {

@@ -27,6 +27,7 @@ import psutil
 
 from devkit import REPO
 from devkit.loopback import Listener, listeners
+from devkit.processes import terminate
 from devkit.redis import LocalRedis, RedisUnavailable
 from devkit.secret_file import secret_file
 
@@ -120,18 +121,6 @@ def http_json(method: str, url: str, body: dict | None = None, timeout: float = 
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         text = resp.read().decode() or "{}"
     return json.loads(text)
-
-
-def terminate(procs: list[psutil.Process], timeout_s: float) -> None:
-    """SIGTERM, then SIGKILL what is left after `timeout_s`."""
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=10)
 
 
 def process_tree(pid: int) -> list[psutil.Process]:

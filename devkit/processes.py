@@ -1,6 +1,7 @@
 """The local run's processes by the titles Ray and vLLM give them: Ray sets argv[0] of an actor's
 worker to `ray::<actor>` (`.<method>` appended while a task runs), vLLM its engine's to
-`VLLM::EngineCore`. Used by the chaos faults and the benchmarks."""
+`VLLM::EngineCore`. Used by the chaos faults and the benchmarks. And the one way a dev server is
+stopped (`terminate`): the local Ray, the standalone vLLM, Redis and the S3 server."""
 
 from __future__ import annotations
 
@@ -62,3 +63,15 @@ def engine_core(server: psutil.Process, timeout_s: float = 120) -> psutil.Proces
             found = [(p.pid, title(p)) for p in descendants(server)]
             raise LookupError(f"expected one {ENGINE_CORE} under pid {server.pid}, found: {found}")
         time.sleep(1)
+
+
+def terminate(procs: list[psutil.Process], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL what is left after `timeout_s`."""
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)

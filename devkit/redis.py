@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from devkit.processes import terminate
 from devkit.secret_file import secret_file
 
 HOST = "127.0.0.1"
@@ -142,13 +142,6 @@ class LocalRedis:
         self.pid_file.unlink(missing_ok=True)
         if pid is None:
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
         with contextlib.suppress(psutil.NoSuchProcess):
-            proc = psutil.Process(pid)
-            try:
-                proc.wait(timeout_s)
-            except psutil.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout_s)
+            terminate([psutil.Process(pid)], timeout_s)
         return True

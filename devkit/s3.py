@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from devkit import REPO
 from devkit.local_ray import HOST, free_ports
+from devkit.processes import terminate
 
 SERVER_PYTHON = REPO / ".cache" / "s3-server" / "bin" / "python"
 REGION = "us-east-1"
@@ -94,9 +96,6 @@ def local_s3(log: Path, timeout_s: float = 60) -> Iterator[LocalS3]:
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            terminate([psutil.Process(process.pid)], 10)
+        process.wait(10)

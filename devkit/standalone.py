@@ -26,7 +26,8 @@ import psutil
 
 from devkit import REPO
 from devkit.helm import Rendered
-from devkit.local_ray import HOST, process_tree, terminate
+from devkit.local_ray import HOST, process_tree
+from devkit.processes import terminate
 
 READY_PATH = "/health"
 

@@ -10,7 +10,7 @@ import json
 import openai
 import pytest
 
-from devkit.batch_check import run_batch_check
+from devkit.batch_check import file_lines, run_batch_check
 from devkit.batches import wait_batch
 from tests.serve_app.deployment import BUCKET, STACK_PREFIX, Stack
 
@@ -31,10 +31,6 @@ def chat_line(custom_id: str, model: str, url: str = CHAT) -> dict:
 
 def finished(client: openai.OpenAI, batch_id: str):
     return wait_batch(client, batch_id, BATCH_TIMEOUT_S)
-
-
-def lines(client: openai.OpenAI, file_id: str | None) -> list[dict]:
-    return [json.loads(row) for row in client.files.content(file_id).text.splitlines()] if file_id else []
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +65,7 @@ class TestBatchRun:
             18,
             2,
         )
-        output, errors = lines(client, done.output_file_id), lines(client, done.error_file_id)
+        output, errors = file_lines(client, done.output_file_id), file_lines(client, done.error_file_id)
         assert sorted(o["custom_id"] for o in output) == sorted(
             f"r{i}" for i in range(20) if i not in (5, 13)
         )
@@ -102,7 +98,7 @@ class TestBatchRun:
                 input_file_id=upload.id, endpoint="/v1/embeddings", completion_window="24h"
             ).id,
         )
-        [line] = lines(client, done.output_file_id)
+        [line] = file_lines(client, done.output_file_id)
         assert line["response"]["body"]["data"][0]["embedding"]
 
     def test_should_keep_files_records_and_journal_in_s3_when_the_storage_is_an_s3_prefix(
@@ -161,7 +157,7 @@ class TestBatchFailures:
         cancelling = client.batches.cancel(created.id)
         done = finished(client, created.id)
         assert cancelling.status == "cancelling" and done.status == "cancelled"
-        assert done.request_counts.completed == len(lines(client, done.output_file_id)) < 40
+        assert done.request_counts.completed == len(file_lines(client, done.output_file_id)) < 40
         with pytest.raises(openai.ConflictError):
             client.batches.cancel(created.id)
 
