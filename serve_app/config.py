@@ -236,6 +236,9 @@ class ModelArgs(_Args):
     accelerator: str | None = None
     engine: EngineArgs = Field(default_factory=EngineArgs)
     lora: LoraArgs | None = None
+    # How long the replica gathers a stream's tokens before sending them on as one message (Ray Serve
+    # LLM's stream batching); 0: each token on its own; None: Ray Serve LLM's default (50 ms).
+    stream_interval_ms: float | None = Field(default=None, ge=0, le=1000)
 
     @field_validator("source")
     @classmethod

@@ -11,6 +11,8 @@ from serve_app.config import ModelArgs, source_kind
 from serve_app.turns import TURNS_CONFIG
 
 HF_TOKEN = "HF_TOKEN"
+# Ray Serve LLM's per-model stream batching interval (LLMServer._get_batch_interval_ms reads it).
+STREAM_INTERVAL_CONFIG = "stream_batching_interval_ms"
 
 
 class ReplicaInit(CallbackBase):
@@ -70,6 +72,9 @@ def to_llm_config(model: ModelArgs, *, hf_token_env: str, turns: dict[str, float
             "downloads": source_kind(model.source) == "cloud",
         },
     )
+    experimental: dict = {TURNS_CONFIG: turns} if turns else {}
+    if model.stream_interval_ms is not None:
+        experimental[STREAM_INTERVAL_CONFIG] = model.stream_interval_ms
     return LLMConfig(
         model_loading_config=ModelLoadingConfig(model_id=model.name, model_source=model_source(model.source)),
         engine_kwargs=engine_kwargs,
@@ -83,5 +88,5 @@ def to_llm_config(model: ModelArgs, *, hf_token_env: str, turns: dict[str, float
         ),
         **hardware,
         callback_config=callback,
-        experimental_configs={TURNS_CONFIG: turns} if turns else {},
+        experimental_configs=experimental,
     )

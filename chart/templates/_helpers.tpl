@@ -111,6 +111,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- $_ = set $m "workerGroup" (.workerGroup | default "") -}}
 {{- $_ = set $m "engine" (mergeOverwrite (deepCopy $v.modelDefaults.engine) (deepCopy (.engine | default dict))) -}}
 {{- $_ = set $m "deployment" (mergeOverwrite (deepCopy $v.modelDefaults.deployment) (deepCopy (.deployment | default dict))) -}}
+{{- /* Not `default`: 0 (no stream batching) is a value, only null or absent takes the default. */ -}}
+{{- $_ = set $m "streamIntervalMs" (ternary $v.modelDefaults.streamIntervalMs .streamIntervalMs (kindIs "invalid" .streamIntervalMs)) -}}
 {{- $models = append $models $m -}}
 {{- end -}}
 {{- $groups := list -}}

@@ -106,7 +106,8 @@ milvusToken: MILVUS_TOKEN
           "reasoningParser" $e.reasoningParser
           "chatTemplate" $e.chatTemplate
           "extraArgs" ($e.extraArgs | default dict))
-      "lora" $m.lora) -}}
+      "lora" $m.lora
+      "streamIntervalMs" $m.streamIntervalMs) -}}
 {{- end -}}
 {{- $gatewayArgs := dict
       "models" $argModels

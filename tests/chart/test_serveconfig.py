@@ -6,7 +6,14 @@ from pydantic import ValidationError
 
 from devkit.helm import HelmRenderError, render_chart
 from devkit.presets import PRESETS, RAYSERVICE_PRESETS, VALUES_DIR
-from serve_app.config import BATCH_DEPLOYMENT, GATEWAY_DEPLOYMENT, BatchArgs, GatewayArgs, llm_deployment_name
+from serve_app.config import (
+    BATCH_DEPLOYMENT,
+    GATEWAY_DEPLOYMENT,
+    BatchArgs,
+    GatewayArgs,
+    ModelArgs,
+    llm_deployment_name,
+)
 
 G6E = (VALUES_DIR / "g6e-multi-model.yaml",)
 LOCAL = (VALUES_DIR / "local-cpu.yaml",)
@@ -82,6 +89,7 @@ class TestGatewayArgs:
                 "extraArgs": {},
             },
             "lora": None,
+            "streamIntervalMs": 50,
         }
 
     def test_should_merge_engine_overrides_over_model_defaults_when_a_model_sets_some_keys(self):
@@ -123,6 +131,53 @@ class TestGatewayArgs:
         lora = {"dynamicLoraLoadingPath": "s3://adapters/llama", "maxNumAdaptersPerReplica": 4}
         args = _app(_config(G6E, set_values={"models[0].lora": lora}), "llm")["args"]
         assert args["models"][0]["lora"] == lora
+
+
+STREAM_INTERVAL_REFUSAL = "at '/models/0/streamIntervalMs'"
+# (a model's streamIntervalMs, the chart's refusal or None): the schema and the app's args agree.
+STREAM_INTERVAL_CASES = [
+    (0, None),
+    (12.5, None),
+    (1000, None),
+    (-1, STREAM_INTERVAL_REFUSAL),
+    (1001, STREAM_INTERVAL_REFUSAL),
+    ("fast", STREAM_INTERVAL_REFUSAL),
+]
+
+
+class TestStreamInterval:
+    def test_should_give_every_model_the_default_when_none_sets_its_own(self):
+        models = _app(_config(LOCAL), "llm")["args"]["models"]
+        assert [m["streamIntervalMs"] for m in models] == [50, 50]
+
+    def test_should_take_a_models_own_interval_over_the_default_when_it_sets_one(self):
+        values = {"modelDefaults.streamIntervalMs": 20, "models[1].streamIntervalMs": 5}
+        models = _app(_config(LOCAL, values), "llm")["args"]["models"]
+        assert [m["streamIntervalMs"] for m in models] == [20, 5]
+
+    def test_should_keep_zero_when_a_model_turns_stream_batching_off(self):
+        models = _app(_config(LOCAL, {"models[0].streamIntervalMs": 0}), "llm")["args"]["models"]
+        assert [m["streamIntervalMs"] for m in models] == [0, 50]
+
+    def test_should_refuse_a_null_default_when_installing(self):
+        with pytest.raises(HelmRenderError, match="streamIntervalMs"):
+            _config(LOCAL, {"modelDefaults.streamIntervalMs": None})
+
+    @pytest.mark.parametrize(
+        ("interval", "refusal"), STREAM_INTERVAL_CASES, ids=[str(c[0]) for c in STREAM_INTERVAL_CASES]
+    )
+    def test_should_agree_with_the_app_on_the_interval_when_a_model_sets_it(self, interval, refusal):
+        values = {"models[0].streamIntervalMs": interval}
+        if refusal is None:
+            args = GatewayArgs.model_validate(_app(_config(LOCAL, values), "llm")["args"])
+            assert args.models[0].stream_interval_ms == interval
+            return
+        with pytest.raises(HelmRenderError) as refused:
+            _config(LOCAL, values)
+        assert refusal in str(refused.value)
+        model = {"name": "m", "source": "./m", "accelerator": "cpu", "streamIntervalMs": interval}
+        with pytest.raises(ValidationError, match="streamIntervalMs"):
+            ModelArgs.model_validate(model)
 
 
 class TestGatewayDeployment:

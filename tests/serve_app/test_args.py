@@ -153,6 +153,13 @@ class TestLlmConfig:
             "tensor_parallel_size": 1,
         }
 
+    def test_should_set_ray_serve_llms_stream_batching_interval_when_the_model_has_one(self) -> None:
+        config = to_llm_config(model(streamIntervalMs=0), hf_token_env="HF_TOKEN")
+        assert config.experimental_configs == {"stream_batching_interval_ms": 0}
+
+    def test_should_leave_the_stream_interval_to_ray_serve_llm_when_it_is_null(self) -> None:
+        assert to_llm_config(model(), hf_token_env="HF_TOKEN").experimental_configs == {}
+
     def test_should_leave_unset_engine_fields_to_vllm_when_they_are_null(self) -> None:
         config = to_llm_config(model(engine={"maxModelLen": 512}), hf_token_env="HF_TOKEN")
         assert config.engine_kwargs == {"max_model_len": 512, "tensor_parallel_size": 1}
