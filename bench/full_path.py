@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/bench-full"))
     parser.add_argument("--out-dir", type=Path, default=report.RESULTS_DIR)
     args = parser.parse_args(argv)
-    name, local_env = variant(args, "full-path")
+    name, local_env, local_set = variant(args, "full-path")
 
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(vllm_client.Client())
@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             standalone_vllm(VLLM_PORT, args.state_dir / "vllm", attach=args.attach_standalone)
         )
         started = time.monotonic()
-        run = stack.enter_context(chart_local_run(args.state_dir / "local", local_env, attach=args.attach))
+        run = stack.enter_context(
+            chart_local_run(args.state_dir / "local", local_env, attach=args.attach, set_values=local_set)
+        )
         # Start to ready (the local run: every application RUNNING), each on a machine the other idles on.
         start_s = {
             LOCAL: None if args.attach else round(time.monotonic() - started, 1),

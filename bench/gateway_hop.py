@@ -292,10 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     backend = BACKENDS[args.backend]
     if args.latency_requests:
         backend = Backend(**{**backend.__dict__, "latency_requests": args.latency_requests})
-    name, local_env = variant(args, f"gateway-hop-{backend.name}")
+    name, local_env, local_set = variant(args, f"gateway-hop-{backend.name}")
 
     with chart_local_run(
-        args.state_dir / backend.name, {**backend.env, **local_env}, attach=args.attach
+        args.state_dir / backend.name, {**backend.env, **local_env}, attach=args.attach, set_values=local_set
     ) as run:
         # This driver joins the run's cluster with its token, on loopback like the head (Ray would
         # otherwise swap 127.0.0.1 for the host's address: the same switch serve_local.py sets).

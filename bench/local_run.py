@@ -29,7 +29,13 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
         "--local-env", action="append", default=[], metavar="KEY=VALUE",
         help="environment variable for the local run's Ray processes (repeatable)",
     )  # fmt: skip
-    parser.add_argument("--tag", default="", help="suffix of the result's name, for a --local-env run")
+    parser.add_argument(
+        "--local-set", action="append", default=[], metavar="KEY=VALUE",
+        help="a chart value for the local run, as helm --set (repeatable): modelDefaults.streamIntervalMs=10",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tag", default="", help="suffix of the result's name, for a --local-env/--local-set run"
+    )
     parser.add_argument(
         "--attach", action="store_true",
         help="measure the local run already up (`make serve`: its RAY_VLLM_STATE_DIR and RAY_VLLM_*_PORT "
@@ -37,9 +43,10 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def variant(args: argparse.Namespace, name: str) -> tuple[str, dict[str, str]]:
-    """(result name, extra environment) of a run with `add_variant_options`."""
-    return name + (f"-{args.tag}" if args.tag else ""), dict(item.split("=", 1) for item in args.local_env)
+def variant(args: argparse.Namespace, name: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    """(result name, extra environment, chart values) of a run with `add_variant_options`."""
+    env = dict(item.split("=", 1) for item in args.local_env)
+    return name + (f"-{args.tag}" if args.tag else ""), env, tuple(args.local_set)
 
 
 @contextlib.contextmanager
@@ -49,18 +56,21 @@ def chart_local_run(
     timeout_s: int = 900,
     attach: bool = False,
     batch: bool = False,
+    set_values: tuple[str, ...] = (),
 ) -> Iterator[LocalRun]:
     """`serve_local.py -f values/local-cpu.yaml --detach`, stopped (its whole process tree) on exit.
 
     `extra_env` reaches every Ray worker (they inherit `ray start`'s environment). The RAG and agent
     apps and the Batcher are off: no benchmark sends them anything, and their start would take the
     CPU the models start on. `batch`: the Batcher on, its storage in `state_dir`.
+    `set_values`: chart values over the preset's, as helm --set.
     `attach`: the run `tools/serve_local.py` would stop (`make serve`'s), as it is, left running.
     """
     if attach:
-        if extra_env:
+        if extra_env or set_values:
             raise SystemExit(
-                f"--attach measures a run as it was started; {sorted(extra_env)} need a run of its own"
+                f"--attach measures a run as it was started; {sorted(extra_env) + list(set_values)} need "
+                "a run of its own"
             )
         run = LocalRun(Ports.from_env(), STATE_DIR)
         if run.ray.running_pid() is None:
@@ -73,7 +83,7 @@ def chart_local_run(
         PORTS,
         state_dir,
         (PRESET,),
-        ("rag.enabled=false", "agent.enabled=false", *batcher),
+        ("rag.enabled=false", "agent.enabled=false", *batcher, *set_values),
         extra_env=extra_env,
     )
     try:

@@ -163,7 +163,8 @@ def render(results: dict[str, dict]) -> str:
         [
             machine_text,
             "Reproduce: `make bench` (`python -m bench`; a variant: "
-            "`python -m bench.full_path --local-env KEY=VALUE --tag NAME`).",
+            "`python -m bench.full_path --local-set KEY=VALUE --tag NAME` (a chart value) or "
+            "`--local-env KEY=VALUE` (a Ray variable)).",
             *sections,
             "**Targets**\n\n" + targets_table(targets_of(results)),
         ]

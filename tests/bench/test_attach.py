@@ -25,6 +25,13 @@ class TestAttach:
         ):
             pass
 
+    def test_should_refuse_chart_values_when_attaching(self, tmp_path) -> None:
+        with (
+            pytest.raises(SystemExit, match=r"modelDefaults\.streamIntervalMs=10"),
+            chart_local_run(tmp_path, {}, attach=True, set_values=("modelDefaults.streamIntervalMs=10",)),
+        ):
+            pass
+
 
 class TestAttachStandalone:
     def test_should_stop_naming_the_state_dir_when_no_standalone_server_runs_there(self, tmp_path) -> None:

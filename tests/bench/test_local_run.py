@@ -27,8 +27,12 @@ class TestVariant:
         return parser.parse_args(argv)
 
     def test_should_keep_the_name_and_add_nothing_when_no_variant_is_given(self):
-        assert variant(self.parse(), "full-path") == ("full-path", {})
+        assert variant(self.parse(), "full-path") == ("full-path", {}, ())
 
     def test_should_suffix_the_name_and_pass_the_variables_when_tagged(self):
         args = self.parse("--local-env", "A=1", "--local-env", "B=x=y", "--tag", "fast")
-        assert variant(args, "full-path") == ("full-path-fast", {"A": "1", "B": "x=y"})
+        assert variant(args, "full-path") == ("full-path-fast", {"A": "1", "B": "x=y"}, ())
+
+    def test_should_pass_the_chart_values_when_set(self):
+        args = self.parse("--local-set", "modelDefaults.streamIntervalMs=10", "--tag", "s10")
+        assert variant(args, "full-path") == ("full-path-s10", {}, ("modelDefaults.streamIntervalMs=10",))
