@@ -5,9 +5,12 @@ handed to a replica (and every new one) waiting until a replacement is RUNNING, 
 replica is the whole engine start: a minute on the tiny CPU model, many on a large GPU model, with
 no byte to the client meanwhile. Serve only fails such requests fast (DeploymentUnavailableError)
 once the deployment is terminally failed. This watch asks the controller, only for requests still
-waiting after `WATCH_AFTER_S`, whether the model's deployment is UNHEALTHY with no RUNNING replica,
-and if so ends the wait with a 503 and Retry-After. A deployment scaling up from zero is UPSCALING,
-not UNHEALTHY, so cold starts still wait.
+waiting after `WATCH_AFTER_S`, whether the model's deployment has no RUNNING replica while Serve is
+starting it (UPDATING: the first deploy, an update) or has given up on its replicas (UNHEALTHY,
+DEPLOY_FAILED), and if so ends the wait with a 503 and Retry-After: a client that comes early or
+during a restart is told to retry instead of getting a minute of silence, and /v1/models leaves such
+a model out meanwhile. A deployment scaling up from zero is UPSCALING, so its requests still wait:
+they are what makes it scale up.
 """
 
 from __future__ import annotations
@@ -28,15 +31,22 @@ logger = logging.getLogger("ray.serve")
 WATCH_AFTER_S = 1.0
 # One status call per gateway replica per interval at most, shared by every waiting request.
 POLL_S = 2.0
-DOWN_STATES = frozenset({"UNHEALTHY", "DEPLOY_FAILED"})
+DOWN_STATES = frozenset({"UPDATING", "UNHEALTHY", "DEPLOY_FAILED"})
 
 T = TypeVar("T")
 StatesFn = Callable[[dict[str, str]], Awaitable[dict[str, dict]]]
 
 
 def is_down(state: Mapping) -> bool:
-    """Serve gave up on the deployment's replicas and none runs: nothing can answer until one starts."""
+    """Serve is (re)starting the deployment or gave up on its replicas, and none runs: nothing can
+    answer until one has started."""
     return state.get("status") in DOWN_STATES and state.get("replicas", {}).get("RUNNING", 0) == 0
+
+
+def unavailable_message(model: str, state: Mapping) -> str:
+    if state.get("status") == "UPDATING":
+        return f"The model {model!r} is starting: no replica of it is ready yet; retry later."
+    return f"The model {model!r} has no running replica (one is being restarted); retry later."
 
 
 class Availability:
@@ -58,7 +68,7 @@ class Availability:
         self._fetched_at = -math.inf
         self._lock = asyncio.Lock()
 
-    async def down(self, model: str) -> bool:
+    async def _fresh_states(self) -> dict[str, dict]:
         async with self._lock:
             if time.monotonic() - self._fetched_at >= self._poll_s:
                 try:
@@ -68,7 +78,14 @@ class Availability:
                     logger.warning("Could not read deployment states: %s", err)
                     self._states = {}
                 self._fetched_at = time.monotonic()
-        return is_down(self._states.get(model, {}))
+        return self._states
+
+    async def down(self, model: str) -> bool:
+        return is_down((await self._fresh_states()).get(model, {}))
+
+    async def down_models(self) -> set[str]:
+        """The models that cannot answer now (at most one controller call per poll interval)."""
+        return {model for model, state in (await self._fresh_states()).items() if is_down(state)}
 
     def known_down(self, model: str) -> bool:
         """What the last status call (if still fresh) said; costs nothing."""
@@ -82,9 +99,7 @@ class Availability:
             await asyncio.sleep(self._watch_after_s)
         while not await self.down(model):
             await asyncio.sleep(self._poll_s)
-        raise upstream_unavailable(
-            f"The model {model!r} has no running replica (one is being restarted); retry later."
-        )
+        raise upstream_unavailable(unavailable_message(model, self._states.get(model, {})))
 
     async def answer(self, model: str | None, call: Awaitable[T], timeout_s: float | None) -> T:
         """`call`'s result, or a 503 when the model goes down or `timeout_s` passes first."""

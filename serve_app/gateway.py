@@ -20,6 +20,7 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
     CompletionRequest,
     EmbeddingRequest,
     ErrorResponse,
+    ModelList,
 )
 from ray.llm._internal.serve.core.ingress.ingress import DEFAULT_ENDPOINTS
 from ray.serve.handle import DeploymentHandle
@@ -131,6 +132,14 @@ class OpenAiGateway(OpenAiIngress):
             self._routing_error = str(err)
             return
         self._router, self._routing_applied, self._routing_error = router, True, None
+
+    async def models(self) -> ModelList:
+        """The served models a request can reach: one that Serve is starting or restarting with no
+        replica running is left out until it can answer (its requests get 503 + Retry-After meanwhile),
+        so a client waiting for its model to appear here never sends into a minute of silence."""
+        listed = await super().models()
+        down = await self._availability.down_models()
+        return ModelList(data=[card for card in listed.data if card.id not in down])
 
     async def healthz(self) -> JSONResponse:
         routing = {"routing": {"error": self._routing_error}} if self._routing_error else {}

@@ -101,5 +101,7 @@ def stack(
             pytest.fail(f"{err}\n--- Serve controller log ---\n{ray.serve_log_tail()}")
         yield stack
     finally:
-        ray.stop()
+        # 5 s of grace, then SIGKILL: no test reads how this cluster stops (tests/e2e does, for
+        # `make serve`), and its three engines took 15 s to go on SIGTERM alone.
+        ray.stop(timeout_s=5)
         shutil.rmtree(root, ignore_errors=True)

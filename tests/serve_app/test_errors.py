@@ -144,13 +144,15 @@ class TestAvailability:
         [
             ({"status": "UNHEALTHY", "replicas": {"STARTING": 1}}, True),
             ({"status": "DEPLOY_FAILED", "replicas": {}}, True),
+            ({"status": "UPDATING", "replicas": {"STARTING": 1}}, True),  # the first deploy: engine not up
+            ({"status": "UPDATING", "replicas": {"RUNNING": 1, "STARTING": 1}}, False),  # a rolling update
             ({"status": "UNHEALTHY", "replicas": {"RUNNING": 1, "STARTING": 1}}, False),
             ({"status": "UPSCALING", "replicas": {"STARTING": 1}}, False),  # a cold start from zero
             ({"status": "HEALTHY", "replicas": {"RUNNING": 1}}, False),
             ({}, False),  # unknown: no evidence of a dead model
         ],
     )
-    def test_should_call_a_model_down_only_when_unhealthy_without_running_replicas(
+    def test_should_call_a_model_down_only_when_starting_or_unhealthy_without_running_replicas(
         self, state: dict, down: bool
     ) -> None:
         assert is_down(state) is down
@@ -180,6 +182,32 @@ class TestAvailability:
             "upstream_unavailable",
             "5",
         )
+
+    def test_should_answer_503_saying_the_model_is_starting_when_no_replica_of_it_is_up_yet(self) -> None:
+        watch = Availability(
+            {"tiny": "LLMServer:tiny"}, poll_s=0.01, watch_after_s=0.01, states=_states("UPDATING", 0)
+        )
+
+        async def run() -> ApiError:
+            with pytest.raises(ApiError) as err:
+                await asyncio.wait_for(watch.answer("tiny", asyncio.sleep(3600), None), 5)
+            return err.value
+
+        error = asyncio.run(run())
+        assert (error.status, error.headers()["Retry-After"]) == (503, "5")
+        assert error.message == "The model 'tiny' is starting: no replica of it is ready yet; retry later."
+
+    def test_should_name_only_the_models_that_cannot_answer_when_asked_which_are_down(self) -> None:
+        async def states(_: dict[str, str]) -> dict[str, dict]:
+            return {
+                "up": {"status": "HEALTHY", "replicas": {"RUNNING": 1}},
+                "starting": {"status": "UPDATING", "replicas": {"STARTING": 1}},
+                "restarting": {"status": "UNHEALTHY", "replicas": {"STARTING": 1}},
+                "from-zero": {"status": "UPSCALING", "replicas": {"STARTING": 1}},
+            }
+
+        watch = Availability({name: f"LLMServer:{name}" for name in ("up", "starting")}, states=states)
+        assert asyncio.run(watch.down_models()) == {"starting", "restarting"}
 
     def test_should_fail_at_once_when_the_model_is_already_known_down(self) -> None:
         watch = Availability(
