@@ -220,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     path = report.write_result(
         name,
         {
-            "settings": {**{k: v for k, v in vars(args).items() if k not in ("state_dir", "out_dir")},
+            # Where things are kept is no setting; an attached vLLM shows as start_s None.
+            "settings": {**{k: v for k, v in vars(args).items()
+                            if k not in ("state_dir", "out_dir", "attach_standalone")},
                          "preset": "values/local-cpu.yaml",
                          "vllm_command": [*vllm.container.command, *vllm.container.args]},
             "start_s": start_s,
