@@ -3,10 +3,7 @@ fixtures a test uses, the order of the tests, and per-suite durations.
 
 Order: the tests that start nothing first, while the shared local run starts in a thread beside them
 (its minute of start, mostly on the core pytest leaves idle, overlaps theirs); then the suites on the
-shared run, which ends with them; then the suites that start a Ray, vLLM or Prometheus of their own,
-the serve_app suite last. Its stack (three engines, ~2.5 minutes of both cores) starts in a thread
-with the first of those suites that reads no latency (the load test's checks read p95 TTFT), so its
-start overlaps theirs.
+shared run, which ends with them; then the suites that start a Ray, vLLM or Prometheus of their own.
 
 A test is `live` when it starts Ray, vLLM, Prometheus or the S3 server, i.e. when it uses one of the
 fixtures below (each starts one of them) or is marked by hand (module fixtures of a single live module,
@@ -19,7 +16,6 @@ from __future__ import annotations
 import collections
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +24,6 @@ from devkit.local_ray import Ports
 from devkit.local_run import LocalRun, LocalRunFailed
 from devkit.monitoring.stack import ScrapedRun, scraped_local_run
 from devkit.presets import PRESETS
-from devkit.s3 import LocalS3, credentials, local_s3
-from tests.serve_app.deployment import BUCKET, Stack, make_model_dirs, running_stack
 
 # The fixtures that start a local Ray, vLLM or Prometheus, by package.
 LIVE_FIXTURES = {
@@ -39,11 +33,6 @@ LIVE_FIXTURES = {
     "standalone_run",  # `make serve MODE=standalone`: vLLM's own server from the standalone render
     "s3",  # tests/serve_app: moto's S3 server, in its own venv (`make s3-server`)
 }
-GROUP = pytest.StashKey[int]()  # an item's place in the order below: 0, 1 or 2
-OWN_RUN_RANK = pytest.StashKey[int]()  # in group 2: 0 reads latencies, 1 the others, 2 serve_app
-USES_STACK = pytest.StashKey[bool]()  # the session runs a test on the serve_app stack
-# Group 2's suites whose verdicts read latencies: they run before the serve_app stack starts.
-LATENCY_SUITES = ("tests/loadtest/test_chat_live.py",)
 # The suites on the shared local run, in the order they use it (after the tests that start nothing):
 # the monitoring proofs first (the metric inventory wants a run that served nothing else yet), the
 # bench and the end-to-end checks, the autoscaling cycle (it updates the run to the autoscaling preset
@@ -113,43 +102,6 @@ def local_run(scraped_run: ScrapedRun) -> LocalRun:
     return scraped_run.run
 
 
-@pytest.fixture(scope="session")
-def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The serve_app suite's two tiny Llamas (tiny, tiny-v2: different random weights)."""
-    return make_model_dirs(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="session")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
-    """moto's S3 server with the bucket `batches`; this process's S3 clients get its credentials."""
-    with (
-        pytest.MonkeyPatch.context() as env,
-        local_s3(tmp_path_factory.mktemp("s3") / "server.log") as server,
-    ):
-        for name, value in credentials().items():
-            env.setenv(name, value)
-        server.create_bucket(BUCKET)
-        yield server
-
-
-@pytest.fixture(scope="session")
-def stack_start(model_dirs: dict[str, Path], s3: LocalS3) -> Iterator[Background[Stack]]:
-    """The serve_app stack starting in a thread (tests/serve_app/deployment.py); stopped at the end."""
-    start = Background(running_stack(model_dirs, s3), name="serve-app-stack")
-    try:
-        yield start
-    finally:
-        start.close()
-
-
-@pytest.fixture(autouse=True)
-def _stack_starts_with_the_own_run_suites(request: pytest.FixtureRequest) -> None:
-    """The first test of the suites with runs of their own starts the serve_app stack (see the order)."""
-    node = request.node
-    if node.stash.get(GROUP, 0) == 2 and node.stash[OWN_RUN_RANK] and request.session.stash[USES_STACK]:
-        request.getfixturevalue("stack_start")
-
-
 def _shared_run_rank(item: pytest.Item) -> int | None:
     if "scraped_run" not in getattr(item, "fixturenames", ()):
         return None
@@ -167,29 +119,14 @@ def _group(item: pytest.Item, rank: int | None) -> int:
     return 2 if item.get_closest_marker("live") else 0
 
 
-def _own_run_rank(item: pytest.Item) -> int:
-    path = item.nodeid.split("::")[0]
-    return 0 if path in LATENCY_SUITES else 2 if path.startswith("tests/serve_app/") else 1
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
     ranks = {item.nodeid: _shared_run_rank(item) for item in items}
     order = {item.nodeid: index for index, item in enumerate(items)}
-    for item in items:
-        item.stash[GROUP] = _group(item, ranks[item.nodeid])
-        item.stash[OWN_RUN_RANK] = _own_run_rank(item) if item.stash[GROUP] == 2 else 0
-    if items:
-        items[0].session.stash[USES_STACK] = any("stack" in getattr(i, "fixturenames", ()) for i in items)
     items.sort(
-        key=lambda item: (
-            item.stash[GROUP],
-            ranks[item.nodeid] or 0,
-            item.stash[OWN_RUN_RANK],
-            order[item.nodeid],
-        )
+        key=lambda item: (_group(item, ranks[item.nodeid]), ranks[item.nodeid] or 0, order[item.nodeid])
     )
 
 

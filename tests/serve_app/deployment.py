@@ -7,11 +7,7 @@ tests and the deployed config cannot drift apart.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devkit import REPO
 from devkit.helm import Rendered, render_chart
-from devkit.local_ray import HOST, LocalRay, Ports
-from devkit.s3 import LocalS3, credentials
-from devkit.serve_local import required_cpus, serve_runtime_env, with_http_options
-from devkit.tiny_model import make_tiny_model
+from devkit.local_ray import HOST, LocalRay
 from serve_app.errors import OVERLOAD_RETRY_AFTER_S
 
 OVERLAY = Path(__file__).with_name("overlay.yaml")
@@ -46,11 +39,6 @@ TINY_MAX_QUEUED = _MODELS["tiny"]["deployment"]["maxQueuedRequests"]
 TINY_RETRY_AFTER_S = OVERLOAD_RETRY_AFTER_S
 ROUTING = _OVERLAY["routing"]
 (CANARY,) = ROUTING["canaries"]
-DEPLOY_TIMEOUT_S = 900
-
-
-class StackFailed(RuntimeError):
-    """The stack did not come up; the message has the reason and Serve's controller log."""
 
 
 def render(state_dir: Path, batch_storage: str) -> Rendered:
@@ -119,57 +107,3 @@ class Stack:
             for sample in family.samples
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
         )
-
-
-def make_model_dirs(root: Path) -> dict[str, Path]:
-    """Two versions of the tiny Llama (different random weights), made here; nothing is downloaded."""
-    return {
-        "tiny": make_tiny_model(root / "tiny", seed=0, max_len=TINY_MAX_MODEL_LEN),
-        "tiny-v2": make_tiny_model(root / "tiny-v2", seed=1, max_len=MAX_MODEL_LEN),
-    }
-
-
-@contextlib.contextmanager
-def running_stack(model_dirs: dict[str, Path], s3: LocalS3) -> Iterator[Stack]:
-    """A loopback-only Ray running this suite's render (its batch storage in `s3`), deployed the way
-    `make serve` deploys; stopped on exit."""
-    # A short root: Ray's unix socket paths must stay under 108 characters.
-    root = Path(os.environ.get("SERVE_APP_TEST_TMP", "/tmp")) / f"sa-{os.getpid()}"
-    rendered = render(root, batch_storage=s3.uri(BUCKET, STACK_PREFIX))
-    ports = Ports.free()
-    config = with_http_options(rendered.serve_config_text, ports)
-    ray = LocalRay(
-        ports,
-        state_dir=root,
-        temp_dir=root / "ray",
-        model_root=model_dirs["tiny"].parent,
-        env={
-            # The chart's Serve runtime switches, as `make serve` takes them.
-            **serve_runtime_env(rendered),
-            # Idle workers (left by build and model-download tasks, with vLLM imported) exit at once:
-            # the machine's memory goes to the replicas.
-            "RAY_num_workers_soft_limit": "0",
-            # Ray's memory monitor acts on the whole machine's usage, so on a shared machine it kills
-            # this cluster's replicas for other programs' memory; the kernel's OOM killer stays.
-            "RAY_memory_monitor_refresh_ms": "0",
-            # Metrics reach the Prometheus endpoint within a second (the abort test reads them).
-            "RAY_metrics_report_interval_ms": "1000",
-            # What the chart fills from apiKeys.existingSecret in a cluster.
-            keys_env(config): f"{API_KEY},sk-second-key",
-            # What the service account's role gives a cluster's Batcher (the local S3 takes any pair).
-            **credentials(),
-        },
-    )
-    try:
-        ray.start(num_cpus=required_cpus(config))
-        stack = Stack(ray=ray, config=config, serve_port=ports.serve)
-        try:
-            stack.deploy(stack.config, timeout_s=DEPLOY_TIMEOUT_S)
-        except (SystemExit, RuntimeError, TimeoutError) as err:
-            raise StackFailed(f"{err}\n--- Serve controller log ---\n{ray.serve_log_tail()}") from err
-        yield stack
-    finally:
-        # 5 s of grace, then SIGKILL: no test reads how this cluster stops (tests/e2e does, for
-        # `make serve`), and its three engines took 15 s to go on SIGTERM alone.
-        ray.stop(timeout_s=5)
-        shutil.rmtree(root, ignore_errors=True)
