@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -39,15 +40,18 @@ class TestAbortOnDisconnect:
             ) as response,
         ):
             assert response.status_code == 200
-            received = 0
+            # Chunks with text: each holds at least one token the engine made (the first chunk only
+            # names the role, so counting every data line overstated what had been generated).
+            seen = 0
             for line in response.iter_lines():
-                received += line.startswith("data: ")
-                if received >= 5:
+                if line.startswith("data: {"):
+                    seen += any(c["delta"].get("content") for c in json.loads(line[6:])["choices"])
+                if seen >= 4:
                     break
         dropped_at = time.monotonic()
         after = settled_tokens(stack, "tiny-v2")
         generated = after - before
         # Running to the end would generate MAX_TOKENS; the engine stopped a fraction of the way.
-        assert 5 <= generated < MAX_TOKENS / 4, generated
+        assert seen <= generated < MAX_TOKENS / 4, (seen, generated)
         assert time.monotonic() - dropped_at < 30
         assert stack.metric(RUNNING, model_name="tiny-v2") == 0
