@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import NoReturn, TypeVar
 
+from ray.llm._internal.common.utils.lora_utils import get_base_model_id
+
 from serve_app.errors import ApiError, upstream_unavailable
 from serve_app.health import deployment_states
 
@@ -87,6 +89,12 @@ class Availability:
         """The models that cannot answer now (at most one controller call per poll interval)."""
         return {model for model, state in (await self._fresh_states()).items() if is_down(state)}
 
+    async def reachable(self, model_ids: list[str]) -> list[str]:
+        """`model_ids` without those served by a model that cannot answer now: a LoRA adapter
+        (`base:adapter`, Ray Serve LLM's naming) goes with its base model."""
+        down = await self.down_models()
+        return [model_id for model_id in model_ids if get_base_model_id(model_id) not in down]
+
     def known_down(self, model: str) -> bool:
         """What the last status call (if still fresh) said; costs nothing."""
         fresh = time.monotonic() - self._fetched_at < self._poll_s
@@ -102,8 +110,10 @@ class Availability:
         raise upstream_unavailable(unavailable_message(model, self._states.get(model, {})))
 
     async def answer(self, model: str | None, call: Awaitable[T], timeout_s: float | None) -> T:
-        """`call`'s result, or a 503 when the model goes down or `timeout_s` passes first."""
-        return await bounded(call, self.watch(model) if model in self._deployments else None, timeout_s)
+        """`call`'s result, or a 503 when the model (a LoRA adapter's: its base) goes down or `timeout_s`
+        passes first."""
+        base = get_base_model_id(model) if model else None
+        return await bounded(call, self.watch(base) if base in self._deployments else None, timeout_s)
 
 
 async def bounded(call: Awaitable[T], watch: Awaitable[NoReturn] | None, timeout_s: float | None) -> T:

@@ -138,8 +138,8 @@ class OpenAiGateway(OpenAiIngress):
         replica running is left out until it can answer (its requests get 503 + Retry-After meanwhile),
         so a client waiting for its model to appear here never sends into a minute of silence."""
         listed = await super().models()
-        down = await self._availability.down_models()
-        return ModelList(data=[card for card in listed.data if card.id not in down])
+        reachable = set(await self._availability.reachable([card.id for card in listed.data]))
+        return ModelList(data=[card for card in listed.data if card.id in reachable])
 
     async def healthz(self) -> JSONResponse:
         routing = {"routing": {"error": self._routing_error}} if self._routing_error else {}

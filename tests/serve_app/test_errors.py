@@ -209,6 +209,33 @@ class TestAvailability:
         watch = Availability({name: f"LLMServer:{name}" for name in ("up", "starting")}, states=states)
         assert asyncio.run(watch.down_models()) == {"starting", "restarting"}
 
+    def test_should_leave_out_a_down_models_lora_adapters_when_listing_what_is_reachable(self) -> None:
+        async def states(_: dict[str, str]) -> dict[str, dict]:
+            return {
+                "up": {"status": "HEALTHY", "replicas": {"RUNNING": 1}},
+                "starting": {"status": "UPDATING", "replicas": {"STARTING": 1}},
+            }
+
+        watch = Availability({name: f"LLMServer:{name}" for name in ("up", "starting")}, states=states)
+        listed = ["up", "up:sql", "starting", "starting:sql", "starting-b"]
+        assert asyncio.run(watch.reachable(listed)) == ["up", "up:sql", "starting-b"]
+
+    def test_should_answer_503_for_a_lora_adapter_when_its_base_model_is_down(self) -> None:
+        watch = Availability(
+            {"tiny": "LLMServer:tiny"}, poll_s=0.01, watch_after_s=0.01, states=_states("UPDATING", 0)
+        )
+
+        async def run() -> ApiError:
+            with pytest.raises(ApiError) as err:
+                await asyncio.wait_for(watch.answer("tiny:sql", asyncio.sleep(3600), None), 5)
+            return err.value
+
+        error = asyncio.run(run())
+        assert (error.status, error.message) == (
+            503,
+            "The model 'tiny' is starting: no replica of it is ready yet; retry later.",
+        )
+
     def test_should_fail_at_once_when_the_model_is_already_known_down(self) -> None:
         watch = Availability(
             {"tiny": "LLMServer:tiny"}, poll_s=60, watch_after_s=30, states=_states("UNHEALTHY", 0)
