@@ -6,9 +6,10 @@
     python -m bench --attach                                # measure the running `make serve` where it can
     python -m bench --attach-standalone DIR                 # full-path's vLLM: a running standalone run
 
-Each benchmark waits (at most --max-wait-s) for the 1-minute load average to drop below 2.5,
-prints its tables and writes bench/results/<name>.json with the machine it ran on; this command
-ends with every benchmark target and whether it was met. Targets are reported, never asserted.
+Each benchmark waits (at most --max-wait-s) until other processes take less than 10% of the CPU,
+records how much they took while it measured (quiet: at most 10%), prints its tables and writes
+bench/results/<name>.json with the machine it ran on; this command ends with every benchmark target
+and whether it was met. Targets are reported, never asserted.
 """
 
 from __future__ import annotations

@@ -181,31 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     ):
         client = openai.OpenAI(base_url=f"{run.base_url}/v1", api_key="none", max_retries=0)
         listeners = off_loopback(run.processes())
-        wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
-        if args.warmup_prompts:
-            load(run.base_url, runs_dir / "warmup.json", args.warmup_prompts, args.seed)
-        runs = []
-        order = interleaved([ALONE, WITH_BATCH], args.rounds, random.Random(args.seed))
-        for index, arm in enumerate(order):
-            number, out = index // 2, runs_dir / f"run-{index}.json"
-            if arm == ALONE:
-                runs.append(
-                    {"arm": arm, "round": number, **load(run.base_url, out, args.num_prompts, args.seed)}
-                )
-                continue
-            with running_batch(client, content, args.batch_timeout_s) as read_batch:
-                before = answered(read_batch())
-                result = load(run.base_url, out, args.num_prompts, args.seed)
-                after = read_batch()
-            during = answered(after) - before
-            batch = {
-                "batch_lines_answered": during,
-                "batch_lines_per_s": round(during / result["duration"], 3),
-                # False: the batch ended before the load did, and the run measured less than it claims
-                "batch_ran_throughout": after.status == "in_progress",
-            }
-            runs.append({"arm": arm, "round": number, **result, **batch})
-        load_after = report.load_average()
+        with report.measuring(run.processes, args.max_wait_s) as conditions:
+            if args.warmup_prompts:
+                load(run.base_url, runs_dir / "warmup.json", args.warmup_prompts, args.seed)
+            runs = []
+            order = interleaved([ALONE, WITH_BATCH], args.rounds, random.Random(args.seed))
+            for index, arm in enumerate(order):
+                number, out = index // 2, runs_dir / f"run-{index}.json"
+                if arm == ALONE:
+                    result = load(run.base_url, out, args.num_prompts, args.seed)
+                    runs.append({"arm": arm, "round": number, **result})
+                    continue
+                with running_batch(client, content, args.batch_timeout_s) as read_batch:
+                    before = answered(read_batch())
+                    result = load(run.base_url, out, args.num_prompts, args.seed)
+                    after = read_batch()
+                during = answered(after) - before
+                batch = {
+                    "batch_lines_answered": during,
+                    "batch_lines_per_s": round(during / result["duration"], 3),
+                    # False: the batch ended before the load did, and the run measured less than claimed
+                    "batch_ran_throughout": after.status == "in_progress",
+                }
+                runs.append({"arm": arm, "round": number, **result, **batch})
 
     p95 = {arm: median_of(runs, arm, "p95_ttft_ms") for arm in (ALONE, WITH_BATCH)}
     p95_ratio = ratio(p95[WITH_BATCH], p95[ALONE]) if None not in p95.values() else None
@@ -220,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "targets": [t.as_dict() for t in targets],
     }
-    path = report.write_result(NAME, result, wait=wait, load_after=load_after, out_dir=args.out_dir)
+    path = report.write_result(NAME, result, conditions=conditions, out_dir=args.out_dir)
     print("\n" + section(NAME, json.loads(path.read_text())) + "\n\n" + targets_table(targets))
     print(f"\nwrote {path}")
     return 0

@@ -146,10 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             VLLM: None if vllm.start_s is None else round(vllm.start_s, 1),
         }
         listeners = off_loopback(vllm.processes() + run.processes())
-        wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
-        runs = alternate(client, targets, args, args.state_dir / "runs", vllm.model_path)
-        load_after = report.load_average()
+        with report.measuring(lambda: vllm.processes() + run.processes(), args.max_wait_s) as conditions:
+            runs = alternate(client, targets, args, args.state_dir / "runs", vllm.model_path)
         profiles = {}
         if args.profile:
             replica = process_named(run, f"ServeReplica:llm:{llm_deployment_name(MODEL)}")
@@ -232,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             "profiles": profiles,
             "targets": [t.as_dict() for t in targets_checked],
         },
-        wait=wait,
-        load_after=load_after,
+        conditions=conditions,
         out_dir=args.out_dir,
     )  # fmt: skip
     print(f"\nwrote {path}")

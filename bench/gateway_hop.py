@@ -315,7 +315,6 @@ def main(argv: list[str] | None = None) -> int:
         ray.init(address=f"{HOST}:{run.ports.gcs}", _node_ip_address=HOST, log_to_driver=False)
         try:
             listeners = off_loopback([*run.processes(), psutil.Process()])
-            wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
 
             serving = {
                 "proxy": process_named(run, "ProxyActor"),
@@ -338,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                 **serving, **engine,
                 "client (this driver)": psutil.Process(),
             }  # fmt: skip
-            raw = asyncio.run(measure(backend, args, processes, on_loaded, run.base_url))
-            load_after = report.load_average()
+            with report.measuring(run.processes, args.max_wait_s) as conditions:
+                raw = asyncio.run(measure(backend, args, processes, on_loaded, run.base_url))
         finally:
             ray.shutdown()
 
@@ -365,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             "profiles": raw["profiles"],
             "targets": [t.as_dict() for t in targets],
         },
-        wait=wait,
-        load_after=load_after,
+        conditions=conditions,
         out_dir=args.out_dir,
     )  # fmt: skip
     print(f"\nwrote {path}")

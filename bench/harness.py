@@ -102,16 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="pyinstrument the slowest preset's renders")
     args = parser.parse_args(argv)
 
-    wait = report.wait_for_quiet(timeout_s=args.max_wait_s)
-    presets = {name: time_renders(files, args.runs) for name, files in PRESET_FILES.items()}
-    cold = time_cold_make_render(args.cold_runs)
-    slowest = max(presets, key=lambda name: presets[name]["wall_ms"]["p50"])
-    profile = (
-        profile_renders(PRESET_FILES[slowest], args.runs, args.out_dir / "profiles" / "harness")
-        if args.profile
-        else {}
-    )
-    load_after = report.load_average()
+    with report.measuring(max_wait_s=args.max_wait_s) as conditions:
+        presets = {name: time_renders(files, args.runs) for name, files in PRESET_FILES.items()}
+        cold = time_cold_make_render(args.cold_runs)
+        slowest = max(presets, key=lambda name: presets[name]["wall_ms"]["p50"])
+        profile = (
+            profile_renders(PRESET_FILES[slowest], args.runs, args.out_dir / "profiles" / "harness")
+            if args.profile
+            else {}
+        )
 
     worst = presets[slowest]["wall_ms"]["p50"]
     targets = [Target("render+validate median, slowest preset", worst, RENDER_TARGET_MS, "max", " ms")]
@@ -143,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             "targets": [t.as_dict() for t in targets],
             "profile": {"preset": slowest, **profile} if profile else {},
         },
-        wait=wait,
-        load_after=load_after,
+        conditions=conditions,
         out_dir=args.out_dir,
     )
     print(f"\nwrote {path}")

