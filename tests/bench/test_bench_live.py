@@ -45,10 +45,11 @@ class TestQuickBench:
         assert sorted(results) == RESULTS
         assert "=== targets ===" in proc.stdout
 
-    def test_should_state_the_machine_when_writing_a_result(self, quick):
+    def test_should_state_the_machine_and_what_else_ran_when_writing_a_result(self, quick):
         _, results = quick
         for result in results.values():
             assert result["machine"]["logical_cpus"] >= 1 and result["machine"]["packages"]["ray"]
+            assert 0.0 <= result["load"]["other_cpu_share"] <= 1.0 and result["load"]["window_s"] > 0
 
     def test_should_listen_only_on_loopback_when_serving(self, quick):
         _, results = quick
