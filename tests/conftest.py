@@ -1,9 +1,10 @@
 """Suite-wide fixtures and hooks: the session's shared local run, the `live` marker derived from the
 fixtures a test uses, the order of the tests, and per-suite durations.
 
-Order: the tests that start nothing first, while the shared local run starts in a thread beside them
-(its minute of start, mostly on the core pytest leaves idle, overlaps theirs); then the suites on the
-shared run, which ends with them; then the suites that start a Ray, vLLM or Prometheus of their own.
+Order: the tests that start nothing first, while the shared local run and the standalone run start in
+threads beside them (their minutes of start, mostly on the core pytest leaves idle, overlap theirs);
+then the suites on the shared run, which ends with them; then the suites that start a Ray, vLLM or
+Prometheus of their own.
 
 A test is `live` when it starts Ray, vLLM, Prometheus or the S3 server, i.e. when it uses one of the
 fixtures below (each starts one of them) or is marked by hand (module fixtures of a single live module,
@@ -14,8 +15,10 @@ a parameter that uses the S3 server).
 from __future__ import annotations
 
 import collections
+import contextlib
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,13 +50,17 @@ SHARED_RUN_ORDER = (
 )
 
 
+def _uses(request: pytest.FixtureRequest, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_run_start(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Background[ScrapedRun] | None]:
     """Starts the shared run in the background with the session's first test, when a selected test
     uses it; stops it at the end of the session (tests/e2e/test_shutdown.py stops it earlier)."""
-    if not any("scraped_run" in getattr(item, "fixturenames", ()) for item in request.session.items):
+    if not _uses(request, "scraped_run"):
         yield None
         return
     start = Background(scraped_local_run(tmp_path_factory.mktemp("local-run")), name="shared-local-run")
@@ -75,26 +82,50 @@ def scraped_run(shared_run_start: Background[ScrapedRun] | None) -> ScrapedRun:
         pytest.fail(str(err))
 
 
-@pytest.fixture(scope="session")
-def standalone_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
+@contextlib.contextmanager
+def standalone_local_run(state_dir: Path) -> Iterator[LocalRun]:
     """`make serve MODE=standalone` (the chart's vLLM container command on 127.0.0.1) with an API key
-    from the pod's environment, as the chart takes it from apiKeys.existingSecret; shared by the
-    bench's full-path (its vLLM side), the standalone e2e checks, the load test and the monitoring."""
+    from the pod's environment, as the chart takes it from apiKeys.existingSecret; stopped on exit."""
     run = LocalRun(
         Ports.free(),
-        tmp_path_factory.mktemp("standalone-run"),
+        state_dir,
         values_files=tuple(str(path) for path in PRESETS["local-cpu-standalone"]),
         set_values=("apiKeys.existingSecret=standalone-key",),
         extra_env={"VLLM_API_KEY": secrets.token_hex(16)},
     )
     try:
         run.start(timeout_s=600)
-    except LocalRunFailed as err:
-        pytest.fail(str(err))
-    try:
         yield run
     finally:
         run.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def standalone_run_start(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_run_start
+) -> Iterator[Background[LocalRun] | None]:
+    """Starts the standalone run in the background beside the shared run's start (in its last minute
+    a third of the two cores sat idle while Serve placed and health-checked its replicas), when a
+    selected test uses it: the bench, the first suite to use it, then finds it up."""
+    if not _uses(request, "standalone_run"):
+        yield None
+        return
+    start = Background(standalone_local_run(tmp_path_factory.mktemp("standalone-run")), name="standalone-run")
+    try:
+        yield start
+    finally:
+        start.close()
+
+
+@pytest.fixture(scope="session")
+def standalone_run(standalone_run_start: Background[LocalRun] | None) -> LocalRun:
+    """The standalone run (above); shared by the bench's full-path (its vLLM side), the standalone e2e
+    checks, the load test and the monitoring."""
+    assert standalone_run_start is not None  # started whenever a selected test uses this fixture
+    try:
+        return standalone_run_start.result()
+    except LocalRunFailed as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session")
