@@ -17,8 +17,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +29,8 @@ from devkit.local_ray import Ports
 from devkit.local_run import LocalRun, LocalRunFailed
 from devkit.monitoring.stack import ScrapedRun, scraped_local_run
 from devkit.presets import PRESETS
+
+T = TypeVar("T")
 
 # The fixtures that start a local Ray, vLLM or Prometheus, by package.
 LIVE_FIXTURES = {
@@ -50,8 +54,26 @@ SHARED_RUN_ORDER = (
 )
 
 
-def _uses(request: pytest.FixtureRequest, fixture: str) -> bool:
-    return any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+def _in_background(
+    request: pytest.FixtureRequest, fixture: str, start: Callable[[], AbstractContextManager[T]], name: str
+) -> Iterator[Background[T] | None]:
+    """Enters `start()` in a thread of its own when a selected test uses `fixture`; exits it at the end."""
+    if not any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items):
+        yield None
+        return
+    background = Background(start(), name=name)
+    try:
+        yield background
+    finally:
+        background.close()
+
+
+def _started(background: Background[T] | None) -> T:
+    assert background is not None  # started whenever a selected test uses the fixture
+    try:
+        return background.result()
+    except LocalRunFailed as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,14 +82,9 @@ def shared_run_start(
 ) -> Iterator[Background[ScrapedRun] | None]:
     """Starts the shared run in the background with the session's first test, when a selected test
     uses it; stops it at the end of the session (tests/e2e/test_shutdown.py stops it earlier)."""
-    if not _uses(request, "scraped_run"):
-        yield None
-        return
-    start = Background(scraped_local_run(tmp_path_factory.mktemp("local-run")), name="shared-local-run")
-    try:
-        yield start
-    finally:
-        start.close()
+    yield from _in_background(
+        request, "scraped_run", lambda: scraped_local_run(tmp_path_factory.mktemp("local-run")), "shared-run"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +92,7 @@ def scraped_run(shared_run_start: Background[ScrapedRun] | None) -> ScrapedRun:
     """`make serve`'s local run of values/local-cpu.yaml (monitoring objects on, a RAG file of its own,
     free ports), scraped from before its start; started once for every suite that needs it: each
     start costs a minute or more of both cores."""
-    assert shared_run_start is not None  # started whenever a selected test uses this fixture
-    try:
-        return shared_run_start.result()
-    except LocalRunFailed as err:
-        pytest.fail(str(err))
+    return _started(shared_run_start)
 
 
 @contextlib.contextmanager
@@ -107,25 +120,19 @@ def standalone_run_start(
     """Starts the standalone run in the background beside the shared run's start (in its last minute
     a third of the two cores sat idle while Serve placed and health-checked its replicas), when a
     selected test uses it: the bench, the first suite to use it, then finds it up."""
-    if not _uses(request, "standalone_run"):
-        yield None
-        return
-    start = Background(standalone_local_run(tmp_path_factory.mktemp("standalone-run")), name="standalone-run")
-    try:
-        yield start
-    finally:
-        start.close()
+    yield from _in_background(
+        request,
+        "standalone_run",
+        lambda: standalone_local_run(tmp_path_factory.mktemp("standalone-run")),
+        "standalone-run",
+    )
 
 
 @pytest.fixture(scope="session")
 def standalone_run(standalone_run_start: Background[LocalRun] | None) -> LocalRun:
     """The standalone run (above); shared by the bench's full-path (its vLLM side), the standalone e2e
     checks, the load test and the monitoring."""
-    assert standalone_run_start is not None  # started whenever a selected test uses this fixture
-    try:
-        return standalone_run_start.result()
-    except LocalRunFailed as err:
-        pytest.fail(str(err))
+    return _started(standalone_run_start)
 
 
 @pytest.fixture(scope="session")
