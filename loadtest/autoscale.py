@@ -334,7 +334,7 @@ class Checker:
                     break
                 sample = Sample(t=now - t0, phase=phase.name, users=self.runner.user_count)
                 self.window.take(sample, now - last)
-                self.window.phase = phase.name
+                self.window.enter(phase.name)
                 last = now
                 status = pollers["status"]
                 current: dict[str, Deployment] = status.value or {}
