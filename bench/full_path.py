@@ -21,7 +21,10 @@ import contextlib
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import psutil
 
 from bench import profile, report, vllm_client
 from bench.local_run import (
@@ -60,14 +63,68 @@ def client_run(
     )  # fmt: skip
 
 
+Roles = Callable[[], dict[str, list[psutil.Process]]]
+
+
+def local_run_roles(run) -> dict[str, list[psutil.Process]]:
+    """The local run's processes by their part in serving the model: each hop, its engine, and the rest
+    (Ray's own processes, the other model's replica and engine, idle)."""
+    replica = process_named(run, f"ServeReplica:llm:{llm_deployment_name(MODEL)}")
+    core = engine_core(replica)
+    roles = {
+        "proxy": [process_named(run, "ProxyActor")],
+        "gateway": [process_named(run, "ServeReplica:llm:OpenAiGateway")],
+        "llm-server": [replica],
+        "engine core": [core],
+        "engine worker": core.children(),
+    }
+    return {**roles, "ray and the rest": others(run.processes(), roles)}
+
+
+def vllm_roles(vllm) -> dict[str, list[psutil.Process]]:
+    """vLLM's own server by the same parts: its API server (the one hop), its engine."""
+    api_server = vllm.processes()[0]
+    core = engine_core(api_server)
+    roles = {"api server": [api_server], "engine core": [core], "engine worker": core.children()}
+    return {**roles, "ray and the rest": others(vllm.processes(), roles)}
+
+
+def others(processes: list[psutil.Process], roles: dict[str, list[psutil.Process]]) -> list[psutil.Process]:
+    named = {p.pid for members in roles.values() for p in members}
+    return [p for p in processes if p.pid not in named]
+
+
+def cpu_s(roles: dict[str, list[psutil.Process]]) -> dict[str, dict[int, float]]:
+    """CPU seconds of each process, by role."""
+    found: dict[str, dict[int, float]] = {}
+    for role, members in roles.items():
+        found[role] = {}
+        for process in members:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                found[role][process.pid] = times.user + times.system
+    return found
+
+
+def cpu_ms_per_token(before: dict, after: dict, tokens: float) -> dict[str, float]:
+    """Each role's CPU over a run, in ms per output token. The engine's processes spin while they wait
+    for each other (vLLM's shared-memory queue), so theirs is what they were given, not what they needed."""
+    return {
+        role: round(1000 * sum(s - before.get(role, {}).get(pid, 0.0) for pid, s in pids.items()) / tokens, 3)
+        for role, pids in after.items()
+    }
+
+
 def alternate(
     client: vllm_client.Client,
     targets: dict[str, str],
     args: argparse.Namespace,
     out_dir: Path,
     tokenizer: Path,
+    roles: dict[str, Roles],
 ) -> list[dict]:
-    """A warm-up run per target, then `--rounds` rounds of one recorded run per target."""
+    """A warm-up run per target, then `--rounds` rounds of one recorded run per target, each with the
+    CPU its server's processes took (`roles`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, url in targets.items() if args.warmup_prompts else ():
         client_run(
@@ -77,6 +134,8 @@ def alternate(
     order = interleaved(list(targets), args.rounds, random.Random(args.seed))
     for index, name in enumerate(order):
         number = index // len(targets)
+        members = roles[name]()
+        before = cpu_s(members)
         result = client_run(
             client,
             targets[name],
@@ -86,7 +145,9 @@ def alternate(
             args.seed + number,
             tokenizer,
         )
-        runs.append({"target": name, "round": number, **result})
+        tokens = result["output_throughput"] * result["duration"]
+        cpu = cpu_ms_per_token(before, cpu_s(members), tokens) if tokens else {}
+        runs.append({"target": name, "round": number, **result, "cpu_ms_per_token": cpu})
     return runs
 
 
@@ -148,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         listeners = off_loopback(vllm.processes() + run.processes())
         targets = {LOCAL: run.base_url, VLLM: vllm.base_url}
         with report.measuring(lambda: vllm.processes() + run.processes(), args.max_wait_s) as conditions:
-            runs = alternate(client, targets, args, args.state_dir / "runs", vllm.model_path)
+            roles = {LOCAL: lambda: local_run_roles(run), VLLM: lambda: vllm_roles(vllm)}
+            runs = alternate(client, targets, args, args.state_dir / "runs", vllm.model_path, roles)
         profiles = {}
         if args.profile:
             replica = process_named(run, f"ServeReplica:llm:{llm_deployment_name(MODEL)}")

@@ -11,6 +11,12 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
+def _median_by_key(maps: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's median over the maps that have it, in the order the keys first appear."""
+    keys = dict.fromkeys(key for values in maps for key in values)
+    return {key: _median([values[key] for values in maps if key in values]) for key in keys}
+
+
 def compare(runs: list[dict], arm: str, baseline: str) -> dict:
     """Throughput (median of runs, and the median of per-round ratios), TTFT and ITL of each server.
 
@@ -35,6 +41,7 @@ def compare(runs: list[dict], arm: str, baseline: str) -> dict:
                 "p99": _median([r["p99_itl_ms"] for r in rs]),
             },
             "client_cpu_share_max": max(r["client_cpu_share"] for r in rs),
+            "cpu_ms_per_token": _median_by_key([r.get("cpu_ms_per_token", {}) for r in rs]),
         }
         for t, rs in by_target.items()
     }

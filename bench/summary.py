@@ -106,8 +106,26 @@ def full_path_section(name: str, result: dict) -> str:
                 if seconds is not None
             )
             + "; client CPU: the benchmark client's CPU seconds over its run's seconds × cores (worst run)",
+            *cpu_per_token_lines(servers),
         ]
     )  # fmt: skip
+
+
+def cpu_per_token_lines(servers: dict) -> list[str]:
+    """CPU ms per output token of each server's processes (median run), when the result has them."""
+    measured = {server: v["cpu_ms_per_token"] for server, v in servers.items() if v.get("cpu_ms_per_token")}
+    if not measured:
+        return []
+    return [
+        "",
+        "CPU per output token, ms (median run; the engine's processes spin while they wait for each other, "
+        "so theirs is what was left to them): "
+        + "; ".join(
+            f"{MODES.get(server, server).split(' ')[0]}: "
+            + ", ".join(f"{role} {ms:.2f}" for role, ms in roles.items())
+            for server, roles in measured.items()
+        ),
+    ]
 
 
 def harness_section(result: dict) -> str:

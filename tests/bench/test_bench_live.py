@@ -64,11 +64,21 @@ class TestQuickBench:
         assert set(real) == SERVING | {"vllm engine"}
         assert real["vllm engine"] > 0 and zero["proxy"] > 0
 
+    def test_should_charge_cpu_per_token_to_each_part_of_both_servers_when_comparing_them(self, quick):
+        _, results = quick
+        cpu = {server: v["cpu_ms_per_token"] for server, v in results["full-path"]["servers"].items()}
+        assert set(cpu["chart-local-run"]) == {
+            "proxy", "gateway", "llm-server", "engine core", "engine worker", "ray and the rest"
+        }  # fmt: skip
+        assert set(cpu["vllm"]) == {"api server", "engine core", "engine worker", "ray and the rest"}
+        assert cpu["chart-local-run"]["gateway"] > 0 and cpu["vllm"]["api server"] > 0
+
     def test_should_render_the_readme_section_when_results_exist(self, quick):
         _, results = quick
         text = render(results)
         assert all(f"**{name}**" in text for name in RESULTS if name != "harness")
         assert "**harness**" in text
+        assert "CPU per output token, ms" in text
 
     def test_should_measure_the_sessions_standalone_server_when_attached_to_it(self, quick, standalone_run):
         _, results = quick

@@ -14,6 +14,7 @@ def run(target: str, number: int, tokens_per_s: float, ttft: float, itl: float, 
         "request_throughput": tokens_per_s / 64, "output_throughput": tokens_per_s,
         "median_ttft_ms": ttft, "p99_ttft_ms": 2 * ttft, "median_itl_ms": itl, "p99_itl_ms": 2 * itl,
         "client_cpu_s": 1.0, "client_cpu_share": 0.05 * (number + 1),
+        "cpu_ms_per_token": {"proxy": 0.1 * (number + 1), "engine core": 1.0},
     }  # fmt: skip
 
 
@@ -48,3 +49,7 @@ class TestCompare:
     def test_should_report_the_clients_worst_cpu_share_when_compared(self):
         servers = compare(RUNS, "local", "vllm")["servers"]
         assert servers["vllm"]["client_cpu_share_max"] == pytest.approx(0.15)
+
+    def test_should_take_the_median_cpu_per_token_of_each_process_role_when_compared(self):
+        servers = compare(RUNS, "local", "vllm")["servers"]
+        assert servers["local"]["cpu_ms_per_token"] == {"proxy": pytest.approx(0.2), "engine core": 1.0}
