@@ -101,8 +101,7 @@ def cpu_s(roles: dict[str, list[psutil.Process]]) -> dict[str, dict[int, float]]
         found[role] = {}
         for process in members:
             with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                found[role][process.pid] = times.user + times.system
+                found[role][process.pid] = report.process_cpu_s(process)
     return found
 
 

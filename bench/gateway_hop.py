@@ -141,20 +141,15 @@ async def cpu_ms_per_request(
     """
     spent = {arm: dict.fromkeys(processes, 0.0) for arm in arms}
     for arm in interleaved(list(arms), rounds, rng):
-        before = {name: _cpu_s(proc) for name, proc in processes.items()}
+        before = {name: report.process_cpu_s(proc) for name, proc in processes.items()}
         for _ in range(per_arm):
             await arms[arm]()
         for name, proc in processes.items():
-            spent[arm][name] += _cpu_s(proc) - before[name]
+            spent[arm][name] += report.process_cpu_s(proc) - before[name]
     return {
         arm: {name: round(1000 * seconds / (per_arm * rounds), 3) for name, seconds in by_process.items()}
         for arm, by_process in spent.items()
     }
-
-
-def _cpu_s(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def make_arms(session, body: dict, base_url: str) -> tuple[dict[str, Call], list]:

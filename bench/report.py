@@ -94,13 +94,19 @@ def busy_cpu_s() -> float:
     return sum(getattr(times, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
+def process_cpu_s(process) -> float:
+    """A process's CPU seconds (user + system); psutil's error when it is gone."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def _cpu_s(process) -> float | None:
     """A process's CPU seconds, with those of the children it has reaped (a finished client run)."""
     import psutil
 
     try:
         times = process.cpu_times()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except psutil.Error:
         return None
     return times.user + times.system + times.children_user + times.children_system
 
