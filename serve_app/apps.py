@@ -86,6 +86,7 @@ def build_gateway_app(args: GatewayArgs) -> Application:
         priority_models=frozenset(m.name for m in args.models if m.engine.scheduling_policy == "priority"),
         batcher=batcher,
         batch_wait_s=args.batch.yield_max_s if args.batch else 0.0,
+        batch_start_wait_s=args.batch.model_start_wait_s if args.batch else 0.0,
     )
 
 

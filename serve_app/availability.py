@@ -45,6 +45,11 @@ def is_down(state: Mapping) -> bool:
     return state.get("status") in DOWN_STATES and state.get("replicas", {}).get("RUNNING", 0) == 0
 
 
+def is_starting(state: Mapping) -> bool:
+    """Down, and Serve is (re)starting a replica: it has not given up (DEPLOY_FAILED)."""
+    return is_down(state) and state.get("status") != "DEPLOY_FAILED"
+
+
 def unavailable_message(model: str, state: Mapping) -> str:
     if state.get("status") == "UPDATING":
         return f"The model {model!r} is starting: no replica of it is ready yet; retry later."
@@ -69,6 +74,7 @@ class Availability:
         self._states: dict[str, dict] = {}
         self._fetched_at = -math.inf
         self._lock = asyncio.Lock()
+        self._starting_since: dict[str, float] = {}  # when waiting callers first saw it starting
 
     async def _fresh_states(self) -> dict[str, dict]:
         async with self._lock:
@@ -80,6 +86,8 @@ class Availability:
                     logger.warning("Could not read deployment states: %s", err)
                     self._states = {}
                 self._fetched_at = time.monotonic()
+                for model in [m for m in self._starting_since if not is_starting(self._states.get(m, {}))]:
+                    del self._starting_since[model]
         return self._states
 
     async def down(self, model: str) -> bool:
@@ -99,6 +107,19 @@ class Availability:
         """What the last status call (if still fresh) said; costs nothing."""
         fresh = time.monotonic() - self._fetched_at < self._poll_s
         return fresh and is_down(self._states.get(model, {}))
+
+    async def until_started(self, model: str, limit_s: float) -> None:
+        """Returns once `model` (a LoRA adapter's: its base) is not starting, or `limit_s` after waiting
+        callers first saw this start: a caller that can wait (a batch line) waits out a start instead
+        of spending its retries on it, and a start that never ends costs the wait once, not per call."""
+        base = get_base_model_id(model)
+        if base not in self._deployments:
+            return
+        while is_starting((await self._fresh_states()).get(base, {})):
+            left = self._starting_since.setdefault(base, time.monotonic()) + limit_s - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(self._poll_s, left))
 
     async def watch(self, model: str) -> NoReturn:
         """Raises a 503 ApiError once `model` is down; never returns otherwise."""

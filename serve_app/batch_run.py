@@ -3,6 +3,7 @@ replica that restarts resumes with the lines not yet answered; cancel stops new 
 
 A line the serving side cannot take now (503 overloaded or unavailable, 429) waits and is tried again
 a bounded number of times: a batch gives way to interactive traffic instead of failing its lines.
+(A line for a model that is starting waits for it in the gateway first: serve_app/availability.py.)
 """
 
 from __future__ import annotations

@@ -285,6 +285,8 @@ class BatchArgs(_Args):
     concurrency: int = Field(default=4, ge=1, le=1024)
     retry_attempts: int = Field(default=5, ge=1, le=100)  # calls per line while the model is overloaded
     retry_wait_s: float = Field(default=2.0, gt=0, le=600)  # doubled after each
+    # Lines for a model Serve is (re)starting (no replica running) wait up to this, once per start.
+    model_start_wait_s: float = Field(default=1800.0, ge=0, le=86400)
     # vLLM `priority` of the lines on models with priority scheduling (interactive requests: 0)
     priority: int = Field(default=10, ge=1, le=1_000_000)
     # On those models a line waits on its replica until no interactive request has been in flight

@@ -100,6 +100,7 @@ class OpenAiGateway(OpenAiIngress):
         priority_models: frozenset[str] = frozenset(),
         batcher: DeploymentHandle | None = None,
         batch_wait_s: float = 0.0,
+        batch_start_wait_s: float = 0.0,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         # Fail the replica's start, not its first request, when the key Secret is missing.
@@ -112,6 +113,7 @@ class OpenAiGateway(OpenAiIngress):
         self._priority_models = frozenset(priority_models)
         self._batcher = batcher
         self._batch_wait_s = batch_wait_s  # the longest a batch line waits its turn on the model
+        self._batch_start_wait_s = batch_start_wait_s  # ... and for its model to start
         self._router = Router(RoutingConfig(), model_cards)
         self._routing_applied = False
         self._routing_error: str | None = None
@@ -176,11 +178,14 @@ class OpenAiGateway(OpenAiIngress):
     ) -> tuple[int, dict[str, Any]]:
         """One line of a batch (the Batcher's call): (200, the answer) or (status, OpenAI error body),
         never an exception, routed like an HTTP request to `endpoint`; on a model with priority
-        scheduling it runs at `priority`, after interactive requests."""
+        scheduling it runs at `priority`, after interactive requests; a line for a model that is
+        starting waits for it first (nobody waits on the line interactively)."""
         body_type, call_method = BATCH_CALLS[endpoint]
         try:
             request = validate_body(body, body_type)
-            return 200, await self._complete(request, call_method, {}, request_id, priority=priority)
+            return 200, await self._complete(
+                request, call_method, {}, request_id, priority=priority, start_wait_s=self._batch_start_wait_s
+            )
         except Exception as exc:
             error = api_error(exc)
             return error.status, error.body()
@@ -192,9 +197,11 @@ class OpenAiGateway(OpenAiIngress):
         headers: Mapping[str, str],
         request_id: str,
         priority: int | None = None,
+        start_wait_s: float = 0.0,
     ) -> dict[str, Any]:
         """The whole (non-streamed) answer to `request`, routed; `request.model` becomes the served model,
-        and `priority` the request's if that model schedules by priority (vLLM refuses it otherwise)."""
+        and `priority` the request's if that model schedules by priority (vLLM refuses it otherwise);
+        a model that is starting is waited for up to `start_wait_s` before the request is sent."""
         self._route(request, headers, request_id)
         timeout_s = self._response_timeout_s
         if priority is not None and request.model in self._priority_models:
@@ -202,6 +209,8 @@ class OpenAiGateway(OpenAiIngress):
             # A background request may first wait its turn on the replica (serve_app/turns.py).
             timeout_s = None if timeout_s is None else timeout_s + self._batch_wait_s
         self._refuse_what_the_model_would(request)
+        if start_wait_s:
+            await self._availability.until_started(request.model, start_wait_s)
         responses = self._get_response(body=request, call_method=call_method)
         try:
             # Not streaming: the first (and only) item is the whole completion.

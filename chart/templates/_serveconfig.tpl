@@ -126,6 +126,7 @@ milvusToken: MILVUS_TOKEN
       "concurrency" $b.concurrency
       "retryAttempts" $b.retryAttempts
       "retryWaitS" $b.retryWaitS
+      "modelStartWaitS" $b.modelStartWaitS
       "priority" $b.priority
       "yieldQuietS" $b.yieldQuietS
       "yieldMaxS" $b.yieldMaxS) -}}

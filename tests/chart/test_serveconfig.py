@@ -372,6 +372,7 @@ class TestBatchApi:
             "concurrency": 2,
             "retryAttempts": 5,
             "retryWaitS": 2,
+            "modelStartWaitS": 1800,
             "priority": 10,
             "yieldQuietS": 2,
             "yieldMaxS": 60,

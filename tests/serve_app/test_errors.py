@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import time
 
 import pytest
 from fastapi import HTTPException, Request
@@ -223,6 +224,48 @@ class TestAvailability:
         watch = Availability({name: f"LLMServer:{name}" for name in ("up", "starting")}, states=states)
         listed = ["up", "up:sql", "starting", "starting:sql", "starting-b"]
         assert asyncio.run(watch.reachable(listed)) == ["up", "up:sql", "starting-b"]
+
+    @pytest.mark.parametrize("model", ["tiny", "tiny:sql"])
+    def test_should_return_when_the_model_is_up_when_a_caller_waits_for_its_start(self, model: str) -> None:
+        seen = ["UPDATING", "UNHEALTHY", "HEALTHY"]
+
+        async def states(deployments: dict[str, str]) -> dict[str, dict]:
+            status = seen.pop(0) if len(seen) > 1 else seen[0]
+            replicas = {"RUNNING": 1} if status == "HEALTHY" else {"STARTING": 1}
+            return {label: {"status": status, "replicas": replicas} for label in deployments}
+
+        watch = Availability({"tiny": "LLMServer:tiny"}, poll_s=0.01, states=states)
+        asyncio.run(asyncio.wait_for(watch.until_started(model, 3600), 5))
+        assert seen == ["HEALTHY"]  # it asked until the model was up
+
+    @pytest.mark.parametrize(("status", "running"), [("HEALTHY", 1), ("DEPLOY_FAILED", 0)])
+    def test_should_not_wait_when_the_model_is_up_or_serve_gave_up_on_it(
+        self, status: str, running: int
+    ) -> None:
+        watch = Availability({"tiny": "LLMServer:tiny"}, poll_s=3600, states=_states(status, running))
+        asyncio.run(asyncio.wait_for(watch.until_started("tiny", 3600), 5))
+
+    def test_should_wait_once_per_start_when_the_model_stays_starting(self) -> None:
+        asked = []
+
+        async def starting(deployments: dict[str, str]) -> dict[str, dict]:
+            asked.append(time.monotonic())
+            return await _states("UPDATING", 0)(deployments)
+
+        watch = Availability({"tiny": "LLMServer:tiny"}, poll_s=0.01, states=starting)
+
+        async def run() -> tuple[float, int]:
+            began = time.monotonic()
+            await asyncio.wait_for(watch.until_started("tiny", 0.2), 5)
+            waited = time.monotonic() - began
+            asked.clear()
+            # A later caller in the same start does not wait again: one look, no sleep.
+            await asyncio.wait_for(watch.until_started("tiny", 0.2), 5)
+            return waited, len(asked)
+
+        waited, looks = asyncio.run(run())
+        assert waited >= 0.2
+        assert looks <= 1
 
     def test_should_fail_at_once_when_the_model_is_already_known_down(self) -> None:
         watch = Availability(
