@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -123,8 +123,8 @@ class CpuWindow:
     """The share of the machine's CPU that processes other than the benchmark's own took over a
     stretch of time: the machine's busy time minus that of `own_processes(own)`. The load average
     cannot say this: it counts the servers under test and the client too (a load of 49 on 2 cores was
-    called quiet). A process of ours that ends inside the window unreaped counts as other: the error
-    can only make the machine look busier than it was."""
+    called quiet). A process of ours that ends inside the window counts as other from its last reading
+    (`sample()`, or the window's start) on: the error can only make the machine look busier than it was."""
 
     def __init__(
         self,
@@ -137,6 +137,7 @@ class CpuWindow:
         self._own, self._busy, self._clock = own, busy, clock
         self._cpus = cpus or os.cpu_count() or 1
         self._start: tuple[float, float, dict] | None = None
+        self._latest: dict = {}  # each own process's last CPU reading, kept after it ends
 
     def _own_cpu(self) -> dict:
         found = {}
@@ -151,12 +152,17 @@ class CpuWindow:
         self._start = (self._clock(), self._busy(), self._own_cpu())
         return self
 
+    def sample(self) -> None:
+        """Reads our processes' CPU now: one about to end (a server the benchmark stops or kills) is
+        then counted as ours up to here."""
+        self._latest.update(self._own_cpu())
+
     def other_share(self) -> float:
         """Since `start()`: other processes' CPU seconds over the window's seconds x cores."""
         assert self._start is not None, "start() first"
         started, busy_before, own_before = self._start
         elapsed = max(self._clock() - started, 1e-9)
-        own_after = self._own_cpu()
+        own_after = {**self._latest, **self._own_cpu()}
         own_s = sum(seconds - own_before.get(key, 0.0) for key, seconds in own_after.items())
         return round(max(self._busy() - busy_before - own_s, 0.0) / (elapsed * self._cpus), 3)
 
@@ -214,6 +220,12 @@ class Conditions:
     load_after: list[float] | None = None
     other_share: float | None = None  # over the whole measurement
     window_s: float | None = None
+    window: CpuWindow | None = field(default=None, repr=False)
+
+    def note_own(self) -> None:
+        """Call before a server of the benchmark's own ends inside the measurement (CpuWindow.sample)."""
+        if self.window is not None:
+            self.window.sample()
 
     @property
     def quiet(self) -> bool:
@@ -235,9 +247,9 @@ def measuring(own: Callable[[], Iterable] = tuple, max_wait_s: float = 1200) -> 
     """Waits (at most `max_wait_s`) for other processes to leave the CPU, then records how much of it
     they took while the body measured. `own`: the processes of the servers being measured."""
     wait = wait_for_quiet(lambda seconds: sampled_other_share(own, seconds), timeout_s=max_wait_s)
-    conditions = Conditions(wait=wait, load_before=load_average())
     started = time.monotonic()
     window = CpuWindow(own).start()
+    conditions = Conditions(wait=wait, load_before=load_average(), window=window)
     yield conditions
     conditions.other_share = window.other_share()
     conditions.window_s = round(time.monotonic() - started, 1)
