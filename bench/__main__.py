@@ -1,6 +1,6 @@
 """`make bench`: the serving overhead and the harness speed, each benchmark in a process of its own.
 
-    python -m bench                                         # all: harness, gateway-hop, full-path, batch
+    python -m bench                                         # all: harness, hop, full path, batch, cold start
     python -m bench --only gateway-hop --profile            # one, with py-spy profiles under load
     python -m bench --quick                                 # a fast run of everything: plumbing only
     python -m bench --attach                                # measure the running `make serve` where it can
@@ -35,8 +35,10 @@ BENCHMARKS = {
     ],
     "full-path": [("full-path", ["bench.full_path"], True, True)],
     "batch-interference": [("batch-interference", ["bench.batch_interference"], False, True)],
+    "cold-start": [("cold-start", ["bench.cold_start"], False, True)],
 }
 QUICK = {
+    "bench.cold_start": ["--rounds", "1"],
     "bench.harness": ["--runs", "3", "--cold-runs", "1"],
     "bench.gateway_hop": ["--rounds", "1", "--warmup", "2", "--latency-requests", "10", "--profile-s", "5"],
     "bench.full_path": ["--rounds", "1", "--num-prompts", "16", "--warmup-prompts", "0", "--profile-s", "5"],

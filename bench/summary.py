@@ -128,6 +128,23 @@ def cpu_per_token_lines(servers: dict) -> list[str]:
     ]
 
 
+def cold_start_section(name: str, result: dict) -> str:
+    servers = result["servers"]
+    milestones = list(next(iter(servers.values())))
+    rows = [(MODES.get(server, server), *v.values()) for server, v in servers.items()]
+    return "\n".join(
+        [
+            f"**{name}** (seconds from the start to each milestone, median of {result['settings']['rounds']} "
+            f"starts per mode: rayservice, a killed `tiny` replica replaced by Serve; standalone, the "
+            f"vLLM server started; {load_line(result)})",
+            "",
+            table(["mode", *milestones], rows),
+            "",
+            f"replica start / standalone start: {result['ratio']}x",
+        ]
+    )
+
+
 def harness_section(result: dict) -> str:
     rows = [
         (preset, r["wall_ms"]["p50"], r["wall_ms"]["p90"], r["cpu_ms"]["p50"], r["first_ms"])
@@ -166,6 +183,8 @@ def render(results: dict[str, dict]) -> str:
             sections.append(full_path_section(name, result))
         elif name.startswith("batch-interference"):
             sections.append(batch_section(name, result))
+        elif name.startswith("cold-start"):
+            sections.append(cold_start_section(name, result))
         elif name == "harness":
             sections.append(harness_section(result))
     machines: dict[str, list[str]] = {}

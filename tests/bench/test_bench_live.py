@@ -13,12 +13,16 @@ import sys
 
 import pytest
 
+from bench.cold_start import MILESTONES
 from bench.summary import render
 from devkit import REPO
 from devkit.local_run import LocalRun
 
 TIMEOUT_S = 1800
-RESULTS = ["batch-interference", "full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work", "harness"]
+RESULTS = [
+    "batch-interference", "cold-start", "full-path", "gateway-hop-tiny-vllm", "gateway-hop-zero-work",
+    "harness",
+]  # fmt: skip
 SERVING = {"proxy", "gateway", "llm-server", "client (this driver)", "total"}
 
 pytestmark = pytest.mark.timeout(TIMEOUT_S + 60)
@@ -72,6 +76,15 @@ class TestQuickBench:
         }  # fmt: skip
         assert set(cpu["vllm"]) == {"api server", "engine core", "engine worker", "ray and the rest"}
         assert cpu["chart-local-run"]["gateway"] > 0 and cpu["vllm"]["api server"] > 0
+
+    def test_should_time_every_milestone_in_order_when_timing_both_servers_starts(self, quick):
+        _, results = quick
+        servers = results["cold-start"]["servers"]
+        assert set(servers) == {"chart-local-run", "vllm"}
+        for milestones in servers.values():
+            seconds = [milestones[m] for m in MILESTONES]
+            assert None not in seconds and seconds == sorted(seconds)
+        assert results["cold-start"]["ratio"] > 0
 
     def test_should_render_the_readme_section_when_results_exist(self, quick):
         _, results = quick
