@@ -138,5 +138,5 @@ metrics-inventory: venv tiny-model ## Regenerate monitoring/metrics-inventory.js
 chaos: venv tiny-model system-deps ## Faults under load on the local run (replica/engine kill, engine stall, gateway kill, node drain/kill, head restart), alerts in a real Prometheus; table in out/chaos/
 	$(PY) tools/chaos.py
 
-bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, interactive TTFT beside a batch, harness speed (bench/results/)
+bench: venv tiny-model ## Benchmarks: gateway hop, full path vs standalone vLLM, interactive TTFT beside a batch, cold start, harness speed (bench/results/)
 	$(PY) -m bench
