@@ -7,17 +7,20 @@ LLMServer replica is killed (SIGKILL, as a crash or a lost node would) and Serve
 Standalone: the chart's standalone vLLM server (values/local-cpu-standalone.yaml, as
 `make serve MODE=standalone` runs it) is started. Each start is timed from that moment to the first
 answered token (a one-token chat request every 0.25 s through the `openai` client, as a retrying user
-would send), with when each process of the new server first appeared: the serving process (the
-replica, or vLLM's API server), vLLM's engine core, and its worker. The gaps between them say where the
-time goes: Ray placing the actor, imports and engine config, the engine core's imports, then the
-worker's imports, model load, KV cache, warm-up and health checks until a request is answered.
-Serve and standalone starts alternate, one of each per round.
+would send), with when Serve noticed the replica gone (its health check finds a dead actor:
+`healthCheckPeriodS` bounds that wait) and when each process of the new server first appeared: the
+serving process (the replica, or vLLM's API server), vLLM's engine core, and its worker. The gaps
+between them say where the time goes: Ray placing the actor, imports and engine config, the engine
+core's imports, then the worker's imports, model load, KV cache, warm-up and health checks until a
+request is answered. A replica's start is compared from Serve's restart (once it noticed), a server's
+from its start. Serve and standalone starts alternate, one of each per round.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import statistics
 import threading
 import time
@@ -31,6 +34,7 @@ from bench import report
 from bench.local_run import MODEL, add_variant_options, chart_local_run, process_named, variant
 from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_container
+from devkit.loopback import off_loopback
 from devkit.processes import SPAWNED, engine_cores, has_title
 from devkit.standalone import StandaloneRun
 from serve_app.config import llm_deployment_name
@@ -38,8 +42,11 @@ from serve_app.config import llm_deployment_name
 LOCAL, VLLM = "chart-local-run", "vllm"
 VLLM_PORT = 47110
 POLL_S = 0.25
-# Milestones of a start, in the order they come.
-MILESTONES = ("serving process", "engine core", "engine worker", "first token")
+# Milestones of a start, in the order they come; Serve's restart starts once Serve has noticed the kill.
+NOTICED = "serve noticed"
+MILESTONES = (NOTICED, "serving process", "engine core", "engine worker", "first token")
+START = "start to first token"
+NOTICE_POLL_S = 1.0  # Serve's view costs the dashboard and the controller a call
 RATIO_TARGET = 1.5
 WORKER = "VLLM::Worker"
 
@@ -53,10 +60,13 @@ def has_worker(core: psutil.Process) -> bool:
 
 
 class Milestones:
-    """Records, from a thread of its own, when a new server's processes first appear."""
+    """Records, from a thread of its own, when a new server's processes first appear (and when Serve
+    noticed the old one had gone, for a restart)."""
 
-    def __init__(self, serving: Callable[[], psutil.Process | None]) -> None:
-        self._serving = serving
+    def __init__(
+        self, serving: Callable[[], psutil.Process | None], noticed: Callable[[], bool] | None = None
+    ) -> None:
+        self._serving, self._noticed = serving, noticed
         self._started = time.monotonic()
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
@@ -67,11 +77,18 @@ class Milestones:
 
     def _watch(self) -> None:
         server = core = None
+        asked = -math.inf
         while not self._stop.wait(POLL_S / 2):
+            if self._noticed and NOTICED not in self.seen and time.monotonic() - asked >= NOTICE_POLL_S:
+                asked = time.monotonic()
+                if self._noticed():
+                    self._mark(NOTICED)
             with contextlib.suppress(psutil.Error):
                 server = server or self._serving()
                 if server is None:
                     continue
+                if self._noticed:  # no new replica before Serve noticed: at the latest now
+                    self._mark(NOTICED)
                 self._mark("serving process")
                 cores = engine_cores(server) if core is None else [core]
                 if len(cores) == 1:
@@ -106,10 +123,9 @@ class Milestones:
         raise TimeoutError(f"no answer within {timeout_s:g} s of the start; seen so far: {self.seen}")
 
 
-def serve_restart(
-    run, client: openai.OpenAI, timeout_s: float, before_end: Callable[[], None]
-) -> dict[str, float]:
-    """Kills the model's replica (`before_end` first); the milestones of the one Serve starts in its place."""
+def serve_restart(run, client: openai.OpenAI, timeout_s: float, before_end: Callable[[], None]) -> dict:
+    """Kills the model's replica (`before_end` first); the milestones of the one Serve starts in its
+    place, and any listener of the run off loopback."""
     name = f"ServeReplica:llm:{llm_deployment_name(MODEL)}"
     old = process_named(run, name)
 
@@ -119,20 +135,28 @@ def serve_restart(
             return found if found.pid != old.pid else None
         return None
 
-    milestones = Milestones(new_replica)
+    def noticed() -> bool:
+        """Serve no longer counts the killed replica as RUNNING (its health check found it gone)."""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            replicas = run.ray.applications()["llm"]["deployments"][llm_deployment_name(MODEL)]["replicas"]
+            return not any(r["pid"] == old.pid and r["state"] == "RUNNING" for r in replicas)
+        return False
+
+    milestones = Milestones(new_replica, noticed)
     before_end()
     old.kill()
     with milestones.watching():
         seen = milestones.first_token(client, timeout_s)
     # Untimed: the application RUNNING again, as the next start (or whoever uses the run next) expects.
     run.ray.wait_running({"llm"}, timeout_s=timeout_s)
-    return seen
+    return {"milestones_s": seen, "non_loopback_listeners": off_loopback(run.processes())}
 
 
 def standalone_start(
     state_dir: Path, client: openai.OpenAI, timeout_s: float, before_end: Callable[[], None]
-) -> dict[str, float]:
-    """Starts the standalone server (stopped after, `before_end` first): the milestones of its start."""
+) -> dict:
+    """Starts the standalone server (stopped after, `before_end` first): the milestones of its start,
+    and any listener of it off loopback."""
     container = standalone_container(VLLM_PORT)
     run = StandaloneRun(state_dir)
     failure: list[BaseException] = []
@@ -148,7 +172,8 @@ def standalone_start(
     try:
         starting.start()
         with milestones.watching():
-            return milestones.first_token(client, timeout_s)
+            seen = milestones.first_token(client, timeout_s)
+        return {"milestones_s": seen, "non_loopback_listeners": off_loopback(run.processes())}
     except TimeoutError:
         if failure:
             raise failure[0] from None
@@ -159,12 +184,20 @@ def standalone_start(
         run.stop()
 
 
+def start_s(milestones: dict[str, float]) -> float:
+    """A start's own length: to the first token from the server's start, or from Serve's noticing the
+    replica gone (the health check that found it is Serve's detection, not the replica's start)."""
+    return round(milestones["first token"] - milestones.get(NOTICED, 0.0), 2)
+
+
 def medians(starts: list[dict], server: str) -> dict[str, float | None]:
+    """Each milestone's median over `server`'s starts (None: it has no such milestone), and the starts'."""
     mine = [s["milestones_s"] for s in starts if s["server"] == server]
-    return {
+    found = {
         m: round(statistics.median(values), 1) if (values := [s[m] for s in mine if m in s]) else None
         for m in MILESTONES
     }
+    return {**found, START: round(statistics.median(start_s(s) for s in mine), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,16 +225,16 @@ def main(argv: list[str] | None = None) -> int:
                 VLLM: lambda: standalone_start(standalone_dir, vllm, args.timeout_s, conditions.note_own),
             }
             starts = [
-                {"server": server, "round": number, "milestones_s": start()}
+                {"server": server, "round": number, **start()}
                 for number in range(args.rounds)
                 for server, start in measure.items()
             ]
     servers = {server: medians(starts, server) for server in (LOCAL, VLLM)}
-    local_s, vllm_s = servers[LOCAL]["first token"], servers[VLLM]["first token"]
+    local_s, vllm_s = servers[LOCAL][START], servers[VLLM][START]
     ratio = round(local_s / vllm_s, 2) if local_s and vllm_s else None
     targets_checked = [Target("replica start / standalone start (median)", ratio, RATIO_TARGET, "max", "x")]
     print(f"\ncold start: seconds from the start to each milestone, median of {args.rounds}")
-    print(table(["server", *MILESTONES], [(server, *v.values()) for server, v in servers.items()]))
+    print(table(["server", *MILESTONES, START], [(server, *v.values()) for server, v in servers.items()]))
     print("\n" + targets_table(targets_checked))
     path = report.write_result(
         name,
@@ -214,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "servers": servers,
             "ratio": ratio,
+            "non_loopback_listeners": sorted({item for s in starts for item in s["non_loopback_listeners"]}),
             "starts": starts,
             "targets": [t.as_dict() for t in targets_checked],
         },

@@ -135,8 +135,9 @@ def cold_start_section(name: str, result: dict) -> str:
     return "\n".join(
         [
             f"**{name}** (seconds from the start to each milestone, median of {result['settings']['rounds']} "
-            f"starts per mode: rayservice, a killed `tiny` replica replaced by Serve; standalone, the "
-            f"vLLM server started; {load_line(result)})",
+            f"starts per mode: rayservice, a killed `tiny` replica replaced by Serve, timed from the kill; "
+            f"standalone, the vLLM server started; start to first token: from Serve's restart, once it "
+            f"noticed the replica gone, or from the server's start; {load_line(result)})",
             "",
             table(["mode", *milestones], rows),
             "",
