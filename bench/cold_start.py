@@ -139,7 +139,8 @@ def serve_restart(run, client: openai.OpenAI, timeout_s: float, before_end: Call
         """Serve no longer counts the killed replica as RUNNING (its health check found it gone)."""
         with contextlib.suppress(OSError, ValueError, KeyError):
             replicas = run.ray.applications()["llm"]["deployments"][llm_deployment_name(MODEL)]["replicas"]
-            return not any(r["pid"] == old.pid and r["state"] == "RUNNING" for r in replicas)
+            # A replica Serve has just placed has no pid yet: the key is left out.
+            return not any(r.get("pid") == old.pid and r["state"] == "RUNNING" for r in replicas)
         return False
 
     milestones = Milestones(new_replica, noticed)
