@@ -35,7 +35,7 @@ from bench.local_run import MODEL, add_variant_options, chart_local_run, process
 from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_container
 from devkit.loopback import off_loopback
-from devkit.processes import SPAWNED, engine_cores, has_title
+from devkit.processes import engine_cores, is_vllm_process
 from devkit.standalone import StandaloneRun
 from serve_app.config import llm_deployment_name
 
@@ -52,11 +52,8 @@ WORKER = "VLLM::Worker"
 
 
 def has_worker(core: psutil.Process) -> bool:
-    """The engine core has spawned its worker (titled, or not yet: still the spawned interpreter)."""
-    return any(
-        has_title(child, WORKER) or any(SPAWNED in arg for arg in child.cmdline())
-        for child in core.children()
-    )
+    """The engine core has spawned its worker."""
+    return any(is_vllm_process(child, core, WORKER) for child in core.children())
 
 
 class Milestones:

@@ -34,16 +34,21 @@ def descendants(proc: psutil.Process) -> list[psutil.Process]:
     return []
 
 
-def is_engine_core(proc: psutil.Process, server: psutil.Process) -> bool:
-    """Titled `VLLM::EngineCore`, or the process `multiprocessing` spawned right under the server.
+def is_vllm_process(proc: psutil.Process, parent: psutil.Process, name: str) -> bool:
+    """Titled `name` by vLLM, or the process `multiprocessing` spawned right under `parent`.
     setproctitle silently sets no title at all when the process's first environment variable was
     changed before it ran (it finds argv from there), and which variable comes first varies from
     run to run: once in a clean-clone run the engine and its worker kept the interpreter's argv."""
-    if has_title(proc, ENGINE_CORE):
+    if has_title(proc, name):
         return True
     with contextlib.suppress(psutil.Error):
-        return proc.ppid() == server.pid and any(SPAWNED in arg for arg in proc.cmdline())
+        return proc.ppid() == parent.pid and any(SPAWNED in arg for arg in proc.cmdline())
     return False
+
+
+def is_engine_core(proc: psutil.Process, server: psutil.Process) -> bool:
+    """vLLM's engine core under a server (an LLMServer replica or vLLM's API server)."""
+    return is_vllm_process(proc, server, ENGINE_CORE)
 
 
 def engine_cores(server: psutil.Process) -> list[psutil.Process]:
