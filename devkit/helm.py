@@ -3,7 +3,8 @@
 Rendering goes through helm-python-sdk (Helm's Go SDK in-process) with an install dry run, so release
 name, namespace, values, `--set`, Kubernetes version and API versions behave as in `helm template`.
 Every object (test hooks included) is validated strictly by devkit/schema.py before it is returned, and
-the RayService's serveConfigV2 by Ray's own schema. Any Helm failure raises HelmRenderError.
+the RayService's serveConfigV2 by Ray's own schema. Any Helm failure raises HelmRenderError. Values are
+checked against values.schema.json by jsonschema-rs first (Helm's own check only for values it refuses).
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ CHART_DIR = REPO / "chart"
 DEFAULT_KUBE_VERSION = "1.30"
 # The same split Helm applies to a template file with several documents (releaseutil.SplitManifests).
 _DOC_SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+# Helm's releaseutil.InstallOrder: the order an install applies (and `helm template` prints) kinds in.
+INSTALL_ORDER = (
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
+    "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
+    "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding",
+    "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
+    "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+)  # fmt: skip
 
 
 class HelmRenderError(Exception):
@@ -88,29 +99,100 @@ def render_chart(
         "kube_version": f"v{kube_version}.0",
         "api_versions": list(api_versions),
     }
-    chart, config, values_json = _chart(), _config(namespace), json.dumps(values)
+    values_json = json.dumps(values)
     try:
-        # Private call: Config.install() does not pass kube_version/api_versions, the native call does.
-        payload = _native.call_string(
-            "helm_install",
-            config._raw(),
-            config._context_arg(None),
-            *config._chart_args(chart),
-            release,
-            values_json,
-            json.dumps({**options, "dry_run": "client"}),
-        )
-        hooks = _render_hooks(_hooks_chart(), values_json, {**options, "name": release})
+        # Helm compiles values.schema.json at every render (half its time); jsonschema-rs compiles it once
+        # and checks the values Helm checks (defaults coalesced). Values it refuses go through Helm's
+        # install, so a refusal carries the message `helm install` prints.
+        if problems := schema.values_problems(
+            _chart().merge_values(values), CHART_DIR / "values.schema.json"
+        ):
+            install_dry_run(values_json, release, namespace, options)
+            raise HelmRenderError(
+                "jsonschema-rs refuses values Helm's values.schema.json check accepts:\n"
+                + "\n".join(problems)
+            )
+        # Helm's install checks the release name and the chart's kubeVersion; on a chart with no templates
+        # they cost a millisecond. The install of the whole chart takes twice its render (manifest building
+        # a client dry run never uses), so the templates are rendered once and sorted here like Helm does.
+        install_dry_run("{}", release, namespace, options, chart=_metadata_chart())
+        templates = render_templates(values_json, release, options)
     except helm_python.HelmError as exc:
         raise HelmRenderError(str(exc)) from exc
-    release_info = json.loads(payload)
-    text = release_info["manifest"] + "".join(f"---\n# Source: {path}\n{doc}\n" for path, doc in hooks)
-    objects = [obj for obj in yaml.load_all(text, Loader=yaml.CSafeLoader) if obj]
+    documents = sorted_documents(templates)
+    text = "".join(f"---\n# Source: {path}\n{doc}\n" for path, doc, _ in documents)
+    objects = [obj for _, _, obj in documents if obj]
     schema.validate_objects(objects, kube_version, text)
-    rendered = Rendered(text=text, objects=objects, notes=release_info.get("notes", ""))
+    rendered = Rendered(
+        text=text, objects=objects, notes=templates.get(f"{_chart().name}/templates/NOTES.txt", "")
+    )
     if rendered.of_kind("RayService"):
         rendered.serve_config  # noqa: B018  (validates serveConfigV2 now, not at first use)
     return rendered
+
+
+def render_templates(values_json: str, release: str, options: dict) -> dict[str, str]:
+    """Helm's render of the chart's templates alone, values taken as checked: {path: rendered text}."""
+    return json.loads(
+        _native.call_string(
+            "helm_render",
+            _unchecked_chart()._raw(),
+            values_json,
+            json.dumps({**options, "name": release, "is_install": True}),
+        )
+    )
+
+
+def install_dry_run(
+    values_json: str, release: str, namespace: str, options: dict, chart: helm_python.Chart | None = None
+) -> dict:
+    """`helm install --dry-run=client`: the release Helm builds (its manifest leaves hooks out; notes)."""
+    config = _config(namespace)
+    # Private call: Config.install() does not pass kube_version/api_versions, the native call does.
+    payload = _native.call_string(
+        "helm_install",
+        config._raw(),
+        config._context_arg(None),
+        *config._chart_args(chart or _chart()),
+        release,
+        values_json,
+        json.dumps({**options, "dry_run": "client"}),
+    )
+    return json.loads(payload)
+
+
+def sorted_documents(templates: dict[str, str]) -> list[tuple[str, str, Any]]:
+    """(path, document, parsed) of rendered templates in the order `helm template` prints them.
+
+    Helm's releaseutil.SortManifests: files by path, documents in file order; hooks (documents with a
+    `helm.sh/hook` annotation) after the rest; each part stably sorted by kind in INSTALL_ORDER, kinds Helm
+    does not know after those, alphabetically. Partials and NOTES.txt are not manifests.
+    """
+    manifests, hooks = [], []
+    for path in sorted(templates):
+        if Path(path).name.startswith("_") or path.endswith("NOTES.txt") or not templates[path].strip():
+            continue
+        # Helm 4.2's SplitManifests trims each document's leading whitespace only: `helm template` keeps
+        # the newline a file ends with, which prints as a blank line before the next `---`.
+        for piece in _DOC_SEPARATOR.split(templates[path]):
+            if not piece:
+                continue
+            doc = piece.lstrip()
+            try:
+                parsed = yaml.load(doc, Loader=yaml.CSafeLoader)
+            except yaml.YAMLError as exc:
+                raise HelmRenderError(f"YAML parse error on {path}: {exc}") from exc
+            head = parsed if isinstance(parsed, dict) else {}
+            annotations = (head.get("metadata") or {}).get("annotations") or {}
+            (hooks if "helm.sh/hook" in annotations else manifests).append(
+                (head.get("kind") or "", path, doc, parsed)
+            )
+    return [(path, doc, parsed) for _, path, doc, parsed in _by_kind(manifests) + _by_kind(hooks)]
+
+
+def _by_kind(documents: list[tuple]) -> list[tuple]:
+    known = {kind: i for i, kind in enumerate(INSTALL_ORDER)}
+    return sorted(documents, key=lambda d: (0, known[d[0]], "") if d[0] in known else (1, 0, d[0]))
 
 
 def user_values(
@@ -141,33 +223,24 @@ def _config(namespace: str) -> helm_python.Config:
 
 
 @functools.cache
-def _hooks_chart() -> helm_python.Chart:
-    """The chart cut down to its partials and the templates that declare hooks.
+def _unchecked_chart() -> helm_python.Chart:
+    """The chart without values.schema.json: render_chart has checked the values with the same schema."""
+    return _chart_archive(lambda path: path.name != "values.schema.json")
 
-    An install leaves hooks out of its manifest, so they are rendered on their own: without the other
-    templates and the schema (the install has checked the values) that render takes a few ms.
-    """
-    keep = [CHART_DIR / "Chart.yaml", CHART_DIR / "values.yaml"]
-    keep += [
-        path
-        for path in sorted((CHART_DIR / "templates").rglob("*"))
-        if path.is_file() and (path.name.startswith("_") or "helm.sh/hook" in path.read_text())
-    ]
+
+@functools.cache
+def _metadata_chart() -> helm_python.Chart:
+    """Chart.yaml alone: what Helm's install checks of release name and kubeVersion need, no templates."""
+    return _chart_archive(lambda path: path.name == "Chart.yaml")
+
+
+def _chart_archive(keep) -> helm_python.Chart:
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        for path in keep:
-            tar.add(path, arcname=f"{_chart().name}/{path.relative_to(CHART_DIR)}")
+        for path in sorted(CHART_DIR.rglob("*")):
+            if path.is_file() and keep(path):
+                tar.add(path, arcname=f"{_chart().name}/{path.relative_to(CHART_DIR)}")
     return helm_python.Chart.load_archive(archive.getvalue())
-
-
-def _render_hooks(chart: helm_python.Chart, values_json: str, options: dict) -> list[tuple[str, str]]:
-    """(path, document) of every hook a chart renders, in Helm's order (weight, then name)."""
-    templates = json.loads(
-        _native.call_string(
-            "helm_render", chart._raw(), values_json, json.dumps({**options, "is_install": True})
-        )
-    )
-    return _hooks(templates)
 
 
 @functools.cache
@@ -199,22 +272,3 @@ def _apply_set(base: Any, parsed: Any) -> Any:
                 merged[i] = _apply_set(merged[i], new)
         return merged
     return parsed
-
-
-def _hooks(templates: dict[str, str]) -> list[tuple[str, str]]:
-    """(path, document) of every hook among rendered templates, in Helm's order (weight, then name)."""
-    hooks = []
-    for path, content in templates.items():
-        # Like Helm: NOTES.txt and partials are not manifests; a file without the word holds no hook.
-        if path.endswith("NOTES.txt") or Path(path).name.startswith("_") or "helm.sh/hook" not in content:
-            continue
-        for doc in _DOC_SEPARATOR.split(content):
-            doc = doc.strip()
-            if "helm.sh/hook" not in doc:
-                continue
-            parsed = yaml.load(doc, Loader=yaml.CSafeLoader)
-            annotations = (parsed.get("metadata") or {}).get("annotations") or {}
-            if "helm.sh/hook" in annotations:
-                weight = int(annotations.get("helm.sh/hook-weight", 0))
-                hooks.append((weight, parsed["metadata"]["name"], path, doc))
-    return [(path, doc) for _, _, path, doc in sorted(hooks)]

@@ -3,12 +3,13 @@
 import copy
 import json
 
+import helm_python
 import pytest
 import yaml
 
 from devkit import helm, schema
 from devkit.helm import HelmRenderError, render_chart, user_values
-from devkit.presets import VALUES_DIR
+from devkit.presets import PRESETS, VALUES_DIR
 
 G6E = VALUES_DIR / "g6e-multi-model.yaml"
 LOCAL = VALUES_DIR / "local-cpu.yaml"
@@ -41,13 +42,50 @@ class TestRenderChart:
         with pytest.raises(schema.SchemaValidationError, match="runAsNonRot"):
             render_chart(set_values={"podSecurityContext": {"runAsNonRot": True}})
 
-    @pytest.mark.parametrize("values_files", [(), (G6E,)], ids=["defaults", "g6e"])
-    def test_should_render_the_same_hooks_from_the_cut_down_chart_as_from_the_whole_chart(self, values_files):
-        values_json = json.dumps(user_values(values_files))
-        options = {"namespace": "default", "kube_version": "v1.30.0", "api_versions": [], "name": "llm"}
-        cut_down = helm._render_hooks(helm._hooks_chart(), values_json, options)
-        assert [path for path, _ in cut_down] == ["ray-vllm/templates/tests/test-models.yaml"]
-        assert cut_down == helm._render_hooks(helm._chart(), values_json, options)
+    @pytest.mark.parametrize("values_files", PRESETS.values(), ids=PRESETS.keys())
+    def test_should_print_what_helms_install_prints_when_a_preset_renders(self, values_files):
+        options = {"namespace": "default", "kube_version": "v1.30.0", "api_versions": []}
+        release = helm.install_dry_run(json.dumps(user_values(values_files)), "llm", "default", options)
+        rendered = render_chart(values_files)
+        hooks = rendered.text.removeprefix(release["manifest"])
+        assert hooks != rendered.text
+        assert [doc["metadata"]["annotations"]["helm.sh/hook"] for doc in yaml.safe_load_all(hooks)] == [
+            "test"
+        ]
+        assert rendered.notes == release["notes"]
+
+    def test_should_sort_documents_like_helms_install_when_every_kind_renders(self, tmp_path):
+        kinds = [*reversed(helm.INSTALL_ORDER), "Zebra", "Service", "", "Alpha", "Pod"]
+        docs = [
+            f"kind: {kind}\nmetadata:\n  name: n{i}" if kind else "# only a comment"
+            for i, kind in enumerate(kinds)
+        ]
+        hook = "kind: Pod\nmetadata:\n  name: hook\n  annotations:\n    helm.sh/hook: test"
+        (tmp_path / "templates").mkdir()
+        (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: kinds\nversion: 0.1.0\n")
+        (tmp_path / "templates" / "b.yaml").write_text("\n---\n".join(docs[:20]))
+        (tmp_path / "templates" / "a.yaml").write_text("\n---\n".join([hook, *docs[20:]]))
+        chart = helm_python.Chart.load(tmp_path)
+        options = {"namespace": "default", "kube_version": "v1.30.0", "api_versions": []}
+        manifest = helm.install_dry_run("{}", "llm", "default", options, chart=chart)["manifest"]
+        documents = helm.sorted_documents(chart.render({}, name="llm", is_install=True))
+        text = "".join(f"---\n# Source: {path}\n{doc}\n" for path, doc, _ in documents)
+        assert text == manifest + "---\n# Source: kinds/templates/a.yaml\n" + hook + "\n"
+
+    def test_should_refuse_with_helms_message_when_values_break_the_chart_schema(self):
+        with pytest.raises(HelmRenderError, match="values don't meet the specifications of the schema"):
+            render_chart(set_values={"serviceAccount.create": "yes"})
+
+    def test_should_say_so_when_jsonschema_rs_refuses_values_helms_schema_check_accepts(self, monkeypatch):
+        monkeypatch.setattr(schema, "values_problems", lambda values, path: ["rayVersion: made up"])
+        with pytest.raises(
+            HelmRenderError, match=r"Helm's values.schema.json check accepts:\nrayVersion: made up"
+        ):
+            render_chart()
+
+    def test_should_check_the_release_name_like_helm_when_it_is_invalid(self):
+        with pytest.raises(HelmRenderError, match='release name "Bad_Name": invalid release name'):
+            render_chart(release="Bad_Name")
 
     def test_should_find_exactly_one_object_when_get_is_asked(self):
         rendered = render_chart()
@@ -99,7 +137,7 @@ class TestSchema:
         pool = render_chart([G6E]).of_kind("NodePool")[0]
         pool["metadata"]["labels"]["bad"] = 1
         assert schema.object_problems(pool, "1.30") == [
-            "NodePool/llm-ray-vllm-l40s-flex: metadata.labels.bad: 1 is not of type 'string', 'null'",
+            'NodePool/llm-ray-vllm-l40s-flex: metadata.labels.bad: 1 is not of types "null", "string"',
         ]
 
     def test_should_list_every_problem_of_every_object_in_one_error_when_objects_are_invalid(self):

@@ -463,5 +463,5 @@ class TestRayServiceValidation:
         obj = yaml.safe_load(RAYSERVICE)
         del obj["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["minReplicas"]
         assert schema.object_problems(obj, "1.30") == [
-            "RayService/llm: spec.rayClusterConfig.workerGroupSpecs.0: 'minReplicas' is a required property",
+            'RayService/llm: spec.rayClusterConfig.workerGroupSpecs.0: "minReplicas" is a required property',
         ]
