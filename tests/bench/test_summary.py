@@ -25,7 +25,12 @@ HARNESS = {
     "load": LOAD,
     "settings": {"runs": 20},
     "in_process": {
-        "values/a.yaml": {"wall_ms": {"p50": 30.0, "p90": 35.0}, "cpu_ms": {"p50": 29.0}, "first_ms": 90.0}
+        "values/a.yaml": {
+            "wall_ms": {"p50": 30.0, "p90": 35.0},
+            "cpu_ms": {"p50": 29.0},
+            "helm_ms": {"p50": 12.0},
+            "first_ms": 90.0,
+        }
     },
     "cold_make_render": {"preset": "values/a.yaml", "wall_ms": {"p50": 4200.0, "n": 3}},
     "targets": [Target("render", 30.0, 50.0, "max", " ms").as_dict()],
@@ -62,7 +67,10 @@ class TestRender:
             "Machine: AMD EPYC, 2 logical CPUs (2 cores), 23.5 GiB, Linux 6, Python 3.11.7; ray 2.60.0;"
         )
         assert "`make bench`" in text
-        assert "| values/a.yaml | 30.0      | 35.0   | 29.0          | 90.0            |" in text
+        assert (
+            "| values/a.yaml | 30.0      | 35.0   | 29.0          | 12.0                   | 90.0            |"
+            in text
+        )
         assert "cold `make render VALUES=values/a.yaml`: median 4200 ms over 3 runs" in text
         assert "| harness: render | 30.0     | <= 50.0 ms | met     |" in text
 
