@@ -36,7 +36,7 @@ from bench.stats import Target, table, targets_table
 from bench.vllm_server import standalone_container
 from devkit.loopback import off_loopback
 from devkit.processes import engine_cores, is_vllm_process
-from devkit.standalone import StandaloneRun
+from devkit.standalone import Container, StandaloneRun
 from serve_app.config import llm_deployment_name
 
 LOCAL, VLLM = "chart-local-run", "vllm"
@@ -151,11 +151,14 @@ def serve_restart(run, client: openai.OpenAI, timeout_s: float, before_end: Call
 
 
 def standalone_start(
-    state_dir: Path, client: openai.OpenAI, timeout_s: float, before_end: Callable[[], None]
+    container: Container,
+    state_dir: Path,
+    client: openai.OpenAI,
+    timeout_s: float,
+    before_end: Callable[[], None],
 ) -> dict:
     """Starts the standalone server (stopped after, `before_end` first): the milestones of its start,
     and any listener of it off loopback."""
-    container = standalone_container(VLLM_PORT)
     run = StandaloneRun(state_dir)
     failure: list[BaseException] = []
 
@@ -213,14 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     with chart_local_run(
         args.state_dir / "local", local_env, attach=args.attach, set_values=local_set
     ) as run:
-        clients = {LOCAL: run.base_url, VLLM: standalone_container(VLLM_PORT).base_url}
+        container = standalone_container(VLLM_PORT)
+        clients = {LOCAL: run.base_url, VLLM: container.base_url}
         serve, vllm = (openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=10)
                        for url in clients.values())  # fmt: skip
         own = lambda: run.processes() + StandaloneRun(standalone_dir).processes()  # noqa: E731
         with report.measuring(own, args.max_wait_s) as conditions:
             measure = {
                 LOCAL: lambda: serve_restart(run, serve, args.timeout_s, conditions.note_own),
-                VLLM: lambda: standalone_start(standalone_dir, vllm, args.timeout_s, conditions.note_own),
+                VLLM: lambda: standalone_start(
+                    container, standalone_dir, vllm, args.timeout_s, conditions.note_own
+                ),
             }
             starts = [
                 {"server": server, "round": number, **start()}
