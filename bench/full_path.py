@@ -89,6 +89,15 @@ def vllm_roles(vllm) -> dict[str, list[psutil.Process]]:
     return {**roles, "ray and the rest": others(vllm.processes(), roles)}
 
 
+# The processes py-spy samples under load: each hop and the engine core (its worker is torch's kernels).
+PROFILED = {LOCAL: ("proxy", "gateway", "llm-server", "engine core"), VLLM: ("api server", "engine core")}
+
+
+def profiled_pids(roles: dict[str, list[psutil.Process]], profiled: tuple[str, ...]) -> dict[str, int]:
+    """The pid of each profiled role's process, named as py-spy's files are (`engine-core`)."""
+    return {role.replace(" ", "-"): roles[role][0].pid for role in profiled}
+
+
 def others(processes: list[psutil.Process], roles: dict[str, list[psutil.Process]]) -> list[psutil.Process]:
     named = {p.pid for members in roles.values() for p in members}
     return [p for p in processes if p.pid not in named]
@@ -212,17 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = alternate(client, targets, args, args.state_dir / "runs", vllm.model_path, roles)
         profiles = {}
         if args.profile:
-            replica = process_named(run, f"ServeReplica:llm:{llm_deployment_name(MODEL)}")
-            api_server = vllm.processes()[0]
-            pids = {
-                LOCAL: {
-                    "proxy": process_named(run, "ProxyActor").pid,
-                    "gateway": process_named(run, "ServeReplica:llm:OpenAiGateway").pid,
-                    "llm-server": replica.pid,
-                    "engine-core": engine_core(replica).pid,
-                },
-                VLLM: {"api-server": api_server.pid, "engine-core": engine_core(api_server).pid},
-            }
+            pids = {t: profiled_pids(roles[t](), PROFILED[t]) for t in targets}
             profile_dir = args.out_dir / "profiles" / name
             profiles = {
                 t: profile_under_load(client, t, targets[t], pids[t], args, profile_dir, vllm.model_path)
