@@ -94,21 +94,12 @@ def busy_cpu_s() -> float:
     return sum(getattr(times, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
-def process_cpu_s(process) -> float:
-    """A process's CPU seconds (user + system); psutil's error when it is gone."""
+def process_cpu_s(process, *, reaped_children: bool = False) -> float:
+    """A process's CPU seconds (user + system), with those of the children it has reaped if asked (a
+    finished client run); psutil's error when it is gone."""
     times = process.cpu_times()
-    return times.user + times.system
-
-
-def _cpu_s(process) -> float | None:
-    """A process's CPU seconds, with those of the children it has reaped (a finished client run)."""
-    import psutil
-
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return None
-    return times.user + times.system + times.children_user + times.children_system
+    own = times.user + times.system
+    return own + times.children_user + times.children_system if reaped_children else own
 
 
 def own_processes(own: Callable[[], Iterable]) -> list:
@@ -140,12 +131,13 @@ class CpuWindow:
         self._latest: dict = {}  # each own process's last CPU reading, kept after it ends
 
     def _own_cpu(self) -> dict:
+        import psutil
+
         found = {}
         for process in own_processes(self._own):
-            seconds = _cpu_s(process)
-            if seconds is not None:
+            with contextlib.suppress(psutil.Error):  # gone: counted up to its last reading
                 # (pid, start time): a pid the kernel reuses inside the window is another process.
-                found[(process.pid, process.create_time())] = seconds
+                found[(process.pid, process.create_time())] = process_cpu_s(process, reaped_children=True)
         return found
 
     def start(self) -> CpuWindow:
