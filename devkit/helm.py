@@ -1,7 +1,8 @@
 """The one module that calls Helm: render the chart like `helm template`, then validate every object.
 
-Rendering goes through helm-python-sdk (Helm's Go SDK in-process) with an install dry run, so release
-name, namespace, values, `--set`, Kubernetes version and API versions behave as in `helm template`.
+Rendering goes through helm-python-sdk (Helm's Go SDK in-process): Helm's install checks (release name,
+kubeVersion) and Helm's render, its documents sorted as `helm template` prints them, so release name,
+namespace, values, `--set`, Kubernetes version and API versions behave as in `helm template`.
 Every object (test hooks included) is validated strictly by devkit/schema.py before it is returned, and
 the RayService's serveConfigV2 by Ray's own schema. Any Helm failure raises HelmRenderError. Values are
 checked against values.schema.json by jsonschema-rs first (Helm's own check only for values it refuses).
@@ -39,6 +40,7 @@ INSTALL_ORDER = (
     "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
     "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
 )  # fmt: skip
+_KIND_RANK = {kind: rank for rank, kind in enumerate(INSTALL_ORDER)}
 
 
 class HelmRenderError(Exception):
@@ -191,8 +193,7 @@ def sorted_documents(templates: dict[str, str]) -> list[tuple[str, str, Any]]:
 
 
 def _by_kind(documents: list[tuple]) -> list[tuple]:
-    known = {kind: i for i, kind in enumerate(INSTALL_ORDER)}
-    return sorted(documents, key=lambda d: (0, known[d[0]], "") if d[0] in known else (1, 0, d[0]))
+    return sorted(documents, key=lambda d: (0, _KIND_RANK[d[0]], "") if d[0] in _KIND_RANK else (1, 0, d[0]))
 
 
 def user_values(
